@@ -1,0 +1,63 @@
+"""Engine and session setup for SQLite (embedded) and PostgreSQL (production).
+
+SQLite: the driver's own transaction handling is switched off and every write transaction starts
+with ``BEGIN IMMEDIATE``, which takes the database's write lock at once. ``SELECT ... FOR UPDATE``
+compiles to nothing on SQLite, so this lock (with a busy timeout, so that waiting writers queue
+instead of failing) is what keeps two debits of one member from both reading the old balance.
+Read-only units of work start with a plain deferred ``BEGIN`` and do not block writers (WAL).
+
+PostgreSQL: READ COMMITTED, and use cases that read-then-write lock the member's summary row
+(``SELECT ... FOR UPDATE``) before reading lots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from loyalty.config import Settings
+
+SQLITE_BEGIN = "sqlite_begin"
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(settings)
+    return create_engine(
+        url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_engine(settings: Settings) -> Engine:
+    timeout = settings.sqlite_busy_timeout_seconds
+    engine = create_engine(
+        settings.database_url,
+        connect_args={"timeout": timeout, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)

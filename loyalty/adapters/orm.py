@@ -1,0 +1,238 @@
+"""The schema, as typed SQLAlchemy 2 models. Alembic migrations are checked against it.
+
+Conventions: public ids are random strings (``mem_...``), internal ids are integers; points and
+money are integers (money in minor units, beside its currency); instants are UTC and come back
+timezone-aware on every database (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text: store them all naive in UTC so the text sorts.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Shared column types.
+PublicId = Annotated[str, mapped_column(String(40))]
+Points = Annotated[int, mapped_column(BigInteger)]
+MinorUnits = Annotated[int, mapped_column(BigInteger)]
+Instant = Annotated[datetime, mapped_column(UTCDateTime())]
+SerialId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONDocument, list[Any]: JSONDocument}
+
+
+class ProgramRow(Base):
+    __tablename__ = "programs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]]
+    created_at: Mapped[Instant]
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+        Index("ix_members_program_id_enrolled_at", "program_id", "enrolled_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]]
+    enrolled_at: Mapped[Instant]
+
+
+class MemberIdentityRow(Base):
+    __tablename__ = "member_identities"
+    __table_args__ = (UniqueConstraint("program_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(254))
+
+
+class MemberBalanceRow(Base):
+    """The summary row: a cache of the member's ledger, updated in the entry's transaction."""
+
+    __tablename__ = "member_balances"
+
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), index=True)
+    available: Mapped[Points] = mapped_column(default=0)
+    pending: Mapped[Points] = mapped_column(default=0)
+    lifetime_earned: Mapped[Points] = mapped_column(default=0)
+    lifetime_redeemed: Mapped[Points] = mapped_column(default=0)
+    lifetime_expired: Mapped[Points] = mapped_column(default=0)
+    lifetime_reversed: Mapped[Points] = mapped_column(default=0)
+    lifetime_adjusted: Mapped[Points] = mapped_column(default=0)
+    updated_at: Mapped[Instant]
+
+
+class PurchaseRow(Base):
+    __tablename__ = "purchases"
+    __table_args__ = (
+        UniqueConstraint("program_id", "source", "external_id"),
+        Index("ix_purchases_member_id_occurred_at", "member_id", "occurred_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[Instant]
+    recorded_at: Mapped[Instant]
+    channel: Mapped[str] = mapped_column(String(32))
+    store: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[MinorUnits]
+    tax: Mapped[MinorUnits]
+    discount: Mapped[MinorUnits]
+    shipping: Mapped[MinorUnits]
+    earn_base: Mapped[MinorUnits]
+    points_earned: Mapped[Points]
+    lines: Mapped[list[Any]]
+
+
+class LotRow(Base):
+    """Points earned together, with their own expiry; ``remaining`` falls as they are spent."""
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint("status IN ('pending', 'available')", name="status"),
+        Index("ix_lots_member_id_status", "member_id", "status"),
+        Index("ix_lots_status_expires_at", "status", "expires_at"),
+        Index("ix_lots_status_available_at", "status", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    purchase_id: Mapped[str | None] = mapped_column(ForeignKey("purchases.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    points: Mapped[Points]
+    remaining: Mapped[Points]
+    earned_at: Mapped[Instant]
+    available_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LedgerEntryRow(Base):
+    """One append-only ledger entry. Rows are inserted, never updated or deleted."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("reason <> ''", name="reason_given"),
+        CheckConstraint(
+            "kind IN ('earn', 'pending_earn', 'release', 'redeem', 'reverse', 'expire', "
+            "'adjust', 'transfer')",
+            name="kind",
+        ),
+        Index("ix_ledger_entries_member_id_id", "member_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[Points]
+    available_delta: Mapped[Points]
+    pending_delta: Mapped[Points]
+    occurred_at: Mapped[Instant]
+    recorded_at: Mapped[Instant]
+    reason: Mapped[str] = mapped_column(Text)
+    purchase_id: Mapped[str | None] = mapped_column(ForeignKey("purchases.id"), index=True)
+    lot_id: Mapped[int | None] = mapped_column(SerialId, ForeignKey("lots.id"))
+    external_ref: Mapped[str | None] = mapped_column(String(128))
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    rule_version: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(128))
+    explanation: Mapped[list[Any] | None]
+
+
+class LotMovementRow(Base):
+    """Points an entry took out of a lot (spending, expiry): lots re-derive from these."""
+
+    __tablename__ = "lot_movements"
+    __table_args__ = (CheckConstraint("points > 0", name="points_positive"),)
+
+    entry_id: Mapped[int] = mapped_column(
+        SerialId, ForeignKey("ledger_entries.id"), primary_key=True
+    )
+    lot_id: Mapped[int] = mapped_column(SerialId, ForeignKey("lots.id"), primary_key=True)
+    points: Mapped[Points]
+
+
+Index("ix_lot_movements_lot_id", LotMovementRow.lot_id)
+
+
+class IdempotencyRecordRow(Base):
+    """The answer given to an idempotent write, stored in the write's own transaction."""
+
+    __tablename__ = "idempotency_records"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[Instant]

@@ -1,0 +1,532 @@
+"""Repositories: the use cases' only way to the tables.
+
+The ledger's write path is Core SQL with ``RETURNING`` so that posting a purchase costs a handful
+of round trips (see ``../shared/PERF-NOTES.md``); administrative reads may use the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from loyalty.adapters.orm import (
+    IdempotencyRecordRow,
+    LedgerEntryRow,
+    LotMovementRow,
+    LotRow,
+    MemberBalanceRow,
+    MemberIdentityRow,
+    MemberRow,
+    ProgramRow,
+    PurchaseRow,
+)
+from loyalty.domain.errors import IdempotencyKeyReused, IdentityAlreadyUsed, ProgramNotFound
+from loyalty.domain.ledger import (
+    Allocation,
+    Balance,
+    BalanceChange,
+    Entry,
+    EntryKind,
+    Lot,
+    LotStatus,
+    NewEntry,
+)
+from loyalty.domain.members import Identity, IdentityKind, Member, MemberStatus
+from loyalty.rules.program import Program
+from loyalty.rules.settings import ProgramSettings
+
+_BALANCE_COLUMNS = (
+    MemberBalanceRow.available,
+    MemberBalanceRow.pending,
+    MemberBalanceRow.lifetime_earned,
+    MemberBalanceRow.lifetime_redeemed,
+    MemberBalanceRow.lifetime_expired,
+    MemberBalanceRow.lifetime_reversed,
+    MemberBalanceRow.lifetime_adjusted,
+)
+
+
+class ProgramRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, program_id: str) -> Program:
+        row = self.session.get(ProgramRow, program_id)
+        if row is None:
+            raise ProgramNotFound(f"there is no program {program_id!r}", program=program_id)
+        return Program(
+            id=row.id,
+            name=row.name,
+            currency=row.currency,
+            time_zone=row.time_zone,
+            settings=ProgramSettings.model_validate(row.settings),
+        )
+
+    def exists(self, program_id: str) -> bool:
+        return self.session.get(ProgramRow, program_id) is not None
+
+    def add(self, program: Program, created_at: datetime) -> None:
+        self.session.add(
+            ProgramRow(
+                id=program.id,
+                name=program.name,
+                currency=program.currency,
+                time_zone=program.time_zone,
+                settings=program.settings.model_dump(mode="json"),
+                created_at=created_at,
+            )
+        )
+        self.session.flush()
+
+    def list_ids(self) -> list[str]:
+        return list(self.session.scalars(select(ProgramRow.id).order_by(ProgramRow.id)))
+
+
+class MemberRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, member: Member, at: datetime) -> None:
+        for identity in member.identities:
+            owner = self.find_id_by_identity(member.program_id, identity)
+            if owner is not None:
+                raise IdentityAlreadyUsed(
+                    f"{identity} already belongs to another member of this program",
+                    field="identities",
+                    identity=str(identity),
+                )
+        self.session.execute(
+            insert(MemberRow).values(
+                id=member.id,
+                program_id=member.program_id,
+                status=member.status.value,
+                status_reason=member.status_reason,
+                attributes=member.attributes,
+                enrolled_at=member.enrolled_at,
+            )
+        )
+        if member.identities:
+            self.session.execute(
+                insert(MemberIdentityRow),
+                [
+                    {"program_id": member.program_id, "member_id": member.id,
+                     "kind": identity.kind.value, "value": identity.value}
+                    for identity in member.identities
+                ],
+            )
+        self.session.execute(
+            insert(MemberBalanceRow).values(
+                member_id=member.id, program_id=member.program_id, updated_at=at
+            )
+        )
+
+    def find_id_by_identity(self, program_id: str, identity: Identity) -> str | None:
+        return self.session.scalar(
+            select(MemberIdentityRow.member_id).where(
+                MemberIdentityRow.program_id == program_id,
+                MemberIdentityRow.kind == identity.kind.value,
+                MemberIdentityRow.value == identity.value,
+            )
+        )
+
+    def get(self, program_id: str, member_id: str) -> Member | None:
+        row = self.session.execute(
+            select(MemberRow).where(MemberRow.id == member_id, MemberRow.program_id == program_id)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        identities = self.session.execute(
+            select(MemberIdentityRow.kind, MemberIdentityRow.value)
+            .where(MemberIdentityRow.member_id == member_id)
+            .order_by(MemberIdentityRow.id)
+        ).all()
+        return Member(
+            id=row.id,
+            program_id=row.program_id,
+            status=MemberStatus(row.status),
+            enrolled_at=row.enrolled_at,
+            attributes=dict(row.attributes or {}),
+            identities=tuple(Identity(IdentityKind(k), v) for k, v in identities),
+            status_reason=row.status_reason,
+        )
+
+    def status_of(self, program_id: str, member_id: str) -> MemberStatus | None:
+        """The member's status alone: the posting path's one cheap read of the member."""
+        status = self.session.scalar(
+            select(MemberRow.status).where(
+                MemberRow.id == member_id, MemberRow.program_id == program_id
+            )
+        )
+        return None if status is None else MemberStatus(status)
+
+    def count(self, program_id: str) -> int:
+        return self.session.scalar(
+            select(func.count()).select_from(MemberRow).where(MemberRow.program_id == program_id)
+        ) or 0
+
+
+class PurchaseRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, **values: Any) -> None:
+        self.session.execute(insert(PurchaseRow).values(**values))
+
+
+class LedgerRepository:
+    """Entries, lots and the summary row of members' ledgers."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    # -- the summary row ------------------------------------------------------------------
+
+    def lock_member(self, member_id: str) -> Balance:
+        """Lock the member's summary row until commit; every read-then-write of a ledger does this.
+
+        On PostgreSQL this is ``SELECT ... FOR UPDATE``; on SQLite the transaction already holds
+        the database's write lock (``BEGIN IMMEDIATE``), so a plain read is enough.
+        """
+        row = self.session.execute(
+            select(*_BALANCE_COLUMNS)
+            .where(MemberBalanceRow.member_id == member_id)
+            .with_for_update()
+        ).one()
+        return Balance(*row)
+
+    def balance(self, member_id: str) -> Balance:
+        row = self.session.execute(
+            select(*_BALANCE_COLUMNS).where(MemberBalanceRow.member_id == member_id)
+        ).one()
+        return Balance(*row)
+
+    def apply(self, member_id: str, change: BalanceChange, at: datetime) -> Balance:
+        """Add ``change`` to the summary row in one statement and return the new row."""
+        values: dict[str, Any] = {
+            name: getattr(MemberBalanceRow, name) + delta
+            for name, delta in asdict(change).items()
+            if delta
+        }
+        values["updated_at"] = at
+        row = self.session.execute(
+            update(MemberBalanceRow)
+            .where(MemberBalanceRow.member_id == member_id)
+            .values(**values)
+            .returning(*_BALANCE_COLUMNS)
+        ).one()
+        return Balance(*row)
+
+    # -- entries and lots -----------------------------------------------------------------
+
+    def append(self, program_id: str, member_id: str, entry: NewEntry, recorded_at: datetime) -> int:
+        return self.session.execute(
+            insert(LedgerEntryRow)
+            .values(
+                program_id=program_id,
+                member_id=member_id,
+                kind=entry.kind.value,
+                points=entry.points,
+                available_delta=entry.available_delta,
+                pending_delta=entry.pending_delta,
+                occurred_at=entry.occurred_at,
+                recorded_at=recorded_at,
+                reason=entry.reason,
+                purchase_id=entry.purchase_id,
+                lot_id=entry.lot_id,
+                external_ref=entry.external_ref,
+                rule_id=entry.rule_id,
+                rule_version=entry.rule_version,
+                actor=entry.actor,
+                explanation=list(entry.explanation) if entry.explanation is not None else None,
+            )
+            .returning(LedgerEntryRow.id)
+        ).scalar_one()
+
+    def add_lot(
+        self,
+        *,
+        program_id: str,
+        member_id: str,
+        purchase_id: str | None,
+        points: int,
+        status: LotStatus,
+        earned_at: datetime,
+        available_at: datetime | None,
+        expires_at: datetime | None,
+    ) -> int:
+        return self.session.execute(
+            insert(LotRow)
+            .values(
+                program_id=program_id,
+                member_id=member_id,
+                purchase_id=purchase_id,
+                status=status.value,
+                points=points,
+                remaining=points,
+                earned_at=earned_at,
+                available_at=available_at,
+                expires_at=expires_at,
+            )
+            .returning(LotRow.id)
+        ).scalar_one()
+
+    def available_lots(self, member_id: str) -> list[Lot]:
+        """Available lots with points left, locked (PostgreSQL) for the rest of the transaction."""
+        rows = self.session.execute(
+            select(LotRow.id, LotRow.remaining, LotRow.earned_at, LotRow.expires_at)
+            .where(
+                LotRow.member_id == member_id,
+                LotRow.status == LotStatus.AVAILABLE.value,
+                LotRow.remaining > 0,
+            )
+            .with_for_update()
+        ).all()
+        return [Lot(*row) for row in rows]
+
+    def take_from_lots(self, entry_id: int, allocations: Sequence[Allocation]) -> None:
+        """Take the allocated points out of their lots and record the movements."""
+        if not allocations:
+            return
+        for allocation in allocations:
+            self.session.execute(
+                update(LotRow)
+                .where(LotRow.id == allocation.lot_id)
+                .values(remaining=LotRow.remaining - allocation.points)
+            )
+        self.session.execute(
+            insert(LotMovementRow),
+            [{"entry_id": entry_id, "lot_id": a.lot_id, "points": a.points} for a in allocations],
+        )
+
+    def release_lot(self, lot_id: int) -> int | None:
+        """Make a pending lot available; its remaining points, or ``None`` if it was not pending."""
+        return self.session.execute(
+            update(LotRow)
+            .where(LotRow.id == lot_id, LotRow.status == LotStatus.PENDING.value)
+            .values(status=LotStatus.AVAILABLE.value)
+            .returning(LotRow.remaining)
+        ).scalar_one_or_none()
+
+    def open_lots(self, member_id: str) -> list[tuple[str, int, datetime | None, datetime | None]]:
+        """(status, remaining, available_at, expires_at) of the member's lots with points left."""
+        rows = self.session.execute(
+            select(LotRow.status, LotRow.remaining, LotRow.available_at, LotRow.expires_at)
+            .where(LotRow.member_id == member_id, LotRow.remaining > 0)
+            .order_by(LotRow.expires_at, LotRow.id)
+        ).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def members_with_lots_due_to_expire(self, now: datetime, limit: int) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(LotRow.member_id)
+                .where(
+                    LotRow.status == LotStatus.AVAILABLE.value,
+                    LotRow.expires_at <= now,
+                    LotRow.remaining > 0,
+                )
+                .group_by(LotRow.member_id)
+                .order_by(LotRow.member_id)
+                .limit(limit)
+            )
+        )
+
+    def pending_lots_due(
+        self, now: datetime, limit: int
+    ) -> list[tuple[int, str, str, str | None, datetime]]:
+        """(lot, program, member, purchase, available_at) of pending lots whose time came."""
+        rows = self.session.execute(
+            select(LotRow.id, LotRow.program_id, LotRow.member_id, LotRow.purchase_id,
+                   LotRow.available_at)
+            .where(LotRow.status == LotStatus.PENDING.value, LotRow.available_at <= now)
+            .order_by(LotRow.member_id, LotRow.id)
+            .limit(limit)
+        ).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def program_of_member(self, member_id: str) -> str:
+        return self.session.scalar(
+            select(MemberRow.program_id).where(MemberRow.id == member_id)
+        ) or ""
+
+    def entries(self, member_id: str, *, before_id: int | None, limit: int) -> list[Entry]:
+        query = select(LedgerEntryRow).where(LedgerEntryRow.member_id == member_id)
+        if before_id is not None:
+            query = query.where(LedgerEntryRow.id < before_id)
+        rows = self.session.scalars(query.order_by(LedgerEntryRow.id.desc()).limit(limit))
+        return [
+            Entry(
+                id=row.id,
+                kind=EntryKind(row.kind),
+                points=row.points,
+                available_delta=row.available_delta,
+                pending_delta=row.pending_delta,
+                occurred_at=row.occurred_at,
+                recorded_at=row.recorded_at,
+                reason=row.reason,
+                purchase_id=row.purchase_id,
+                external_ref=row.external_ref,
+                rule_id=row.rule_id,
+                rule_version=row.rule_version,
+                actor=row.actor,
+                explanation=tuple(row.explanation) if row.explanation is not None else None,
+            )
+            for row in rows
+        ]
+
+    # -- the invariants -------------------------------------------------------------------
+
+    def breaches(self) -> list[tuple[str, str]]:
+        """(member id, what is wrong) for every member whose ledger does not add up."""
+        found: list[tuple[str, str]] = []
+        e = LedgerEntryRow
+        sums = (
+            select(
+                e.member_id,
+                func.sum(e.available_delta).label("available"),
+                func.sum(e.pending_delta).label("pending"),
+                func.sum(_when(e.kind.in_(["earn", "pending_earn"]), e.points)).label("earned"),
+                func.sum(_when(e.kind == "redeem", -e.points)).label("redeemed"),
+                func.sum(_when(e.kind == "expire", -e.points)).label("expired"),
+                func.sum(_when(e.kind == "reverse", -e.points)).label("reversed"),
+                func.sum(_when(e.kind == "adjust", e.points)).label("adjusted"),
+            )
+            .group_by(e.member_id)
+            .subquery()
+        )
+        b = MemberBalanceRow
+        checks = [
+            ("available", b.available, sums.c.available),
+            ("pending", b.pending, sums.c.pending),
+            ("lifetime_earned", b.lifetime_earned, sums.c.earned),
+            ("lifetime_redeemed", b.lifetime_redeemed, sums.c.redeemed),
+            ("lifetime_expired", b.lifetime_expired, sums.c.expired),
+            ("lifetime_reversed", b.lifetime_reversed, sums.c.reversed),
+            ("lifetime_adjusted", b.lifetime_adjusted, sums.c.adjusted),
+        ]
+        rows = self.session.execute(
+            select(b.member_id, *[col for _, col, _ in checks],
+                   *[func.coalesce(s, 0) for _, _, s in checks])
+            .outerjoin(sums, sums.c.member_id == b.member_id)
+            .where(or_(*[col != func.coalesce(s, 0) for _, col, s in checks]))
+        ).all()
+        for row in rows:
+            for index, (name, _, _) in enumerate(checks):
+                summary, summed = row[1 + index], row[1 + len(checks) + index]
+                if summary != summed:
+                    found.append((row[0], f"summary {name} is {summary} but the entries sum to {summed}"))
+
+        lots = (
+            select(
+                LotRow.member_id,
+                func.sum(_when(LotRow.status == "available", LotRow.remaining)).label("available"),
+                func.sum(_when(LotRow.status == "pending", LotRow.remaining)).label("pending"),
+            )
+            .group_by(LotRow.member_id)
+            .subquery()
+        )
+        for member_id, name, summary, in_lots in self.session.execute(
+            select(b.member_id, "available", b.available, func.coalesce(lots.c.available, 0))
+            .outerjoin(lots, lots.c.member_id == b.member_id)
+            .where(b.available != func.coalesce(lots.c.available, 0))
+            .union_all(
+                select(b.member_id, "pending", b.pending, func.coalesce(lots.c.pending, 0))
+                .outerjoin(lots, lots.c.member_id == b.member_id)
+                .where(b.pending != func.coalesce(lots.c.pending, 0))
+            )
+        ).all():
+            found.append((member_id, f"summary {name} is {summary} but its lots hold {in_lots}"))
+
+        moved = (
+            select(LotMovementRow.lot_id, func.sum(LotMovementRow.points).label("taken"))
+            .group_by(LotMovementRow.lot_id)
+            .subquery()
+        )
+        for member_id, lot_id, points, remaining, taken in self.session.execute(
+            select(LotRow.member_id, LotRow.id, LotRow.points, LotRow.remaining,
+                   func.coalesce(moved.c.taken, 0))
+            .outerjoin(moved, moved.c.lot_id == LotRow.id)
+            .where(
+                or_(
+                    LotRow.remaining < 0,
+                    LotRow.remaining != LotRow.points - func.coalesce(moved.c.taken, 0),
+                )
+            )
+        ).all():
+            found.append(
+                (member_id, f"lot {lot_id} of {points} points has {remaining} left "
+                            f"but its movements took {taken}")
+            )
+
+        for member_id, entry_id in self.session.execute(
+            select(e.member_id, e.id).where(or_(e.reason.is_(None), func.trim(e.reason) == ""))
+        ).all():
+            found.append((member_id, f"entry {entry_id} gives no reason"))
+        return found
+
+    def member_count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(MemberBalanceRow)) or 0
+
+
+def _when(condition: Any, value: Any) -> Any:
+    return case((condition, value), else_=0)
+
+
+class IdempotencyRepository:
+    """Claims idempotency keys; the first claim of a key wins, later ones replay its result."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def claim(
+        self, program_id: str, keys: Iterable[tuple[str, str]], at: datetime
+    ) -> dict[str, Any] | None:
+        """Claim each (key, fingerprint); return the stored result if one was already answered.
+
+        ``INSERT ... ON CONFLICT DO NOTHING`` waits on PostgreSQL for a concurrent transaction
+        holding the same key, so the second of two simultaneous retries sees the first's answer.
+        Raises ``IdempotencyKeyReused`` when a key comes back with another request.
+        """
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        for key, fingerprint in keys:
+            claimed = self.session.execute(
+                dialect_insert(IdempotencyRecordRow)
+                .values(program_id=program_id, key=key, fingerprint=fingerprint, result={},
+                        created_at=at)
+                .on_conflict_do_nothing()
+                .returning(IdempotencyRecordRow.key)
+            ).first()
+            if claimed is not None:
+                continue
+            fingerprint_then, result = self.session.execute(
+                select(IdempotencyRecordRow.fingerprint, IdempotencyRecordRow.result).where(
+                    IdempotencyRecordRow.program_id == program_id,
+                    IdempotencyRecordRow.key == key,
+                )
+            ).one()
+            if fingerprint_then != fingerprint:
+                raise IdempotencyKeyReused(
+                    f"{key.split(':', 1)[0]} key {key.split(':', 1)[1]!r} was already used "
+                    "for a different request",
+                    key=key.split(":", 1)[1],
+                )
+            return dict(result)
+        return None
+
+    def store(self, program_id: str, keys: Iterable[str], result: dict[str, Any]) -> None:
+        self.session.execute(
+            update(IdempotencyRecordRow)
+            .where(
+                IdempotencyRecordRow.program_id == program_id,
+                IdempotencyRecordRow.key.in_(list(keys)),
+            )
+            .values(result=result)
+        )

@@ -1,0 +1,52 @@
+"""The unit of work: one database transaction, rolled back unless the use case commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from loyalty.adapters.db import SQLITE_BEGIN
+from loyalty.adapters.repositories import (
+    IdempotencyRepository,
+    LedgerRepository,
+    MemberRepository,
+    ProgramRepository,
+    PurchaseRepository,
+)
+
+
+class SqlAlchemyUnitOfWork:
+    programs: ProgramRepository
+    members: MemberRepository
+    purchases: PurchaseRepository
+    ledger: LedgerRepository
+    idempotency: IdempotencyRepository
+
+    def __init__(self, session_factory: sessionmaker[Session], *, read_only: bool = False) -> None:
+        self.session_factory = session_factory
+        self.read_only = read_only
+
+    def __enter__(self) -> SqlAlchemyUnitOfWork:
+        self.session = session = self.session_factory()
+        if self.read_only:
+            # On SQLite a reader must not take the write lock; elsewhere this option is ignored.
+            session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
+        self.programs = ProgramRepository(session)
+        self.members = MemberRepository(session)
+        self.purchases = PurchaseRepository(session)
+        self.ledger = LedgerRepository(session)
+        self.idempotency = IdempotencyRepository(session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()

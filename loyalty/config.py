@@ -1,0 +1,41 @@
+"""The one settings object. Nothing else in the engine reads the environment.
+
+Every setting can be given as an environment variable with the ``LOYALTY_`` prefix
+(``LOYALTY_DATABASE_URL``, ``LOYALTY_PORT``...) or in a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///loyalty.db",
+        description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://user:pw@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=4, ge=1, le=64, description="gunicorn worker processes")
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
+        default="FULL",
+        description="FULL survives power loss; NORMAL (with WAL) may lose the last commits",
+    )
+    page_size_default: int = Field(default=50, ge=1, le=1000)
+    page_size_max: int = Field(default=200, ge=1, le=10_000)
+    future_tolerance_seconds: int = Field(
+        default=300, ge=0, description="how far in the future a purchase's occurred_at may be"
+    )
+    demo_program: str = Field(default="demo", description="id of the program `make run` loads")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,92 @@
+"""Typed domain errors: one vocabulary shared by the use cases, the API and the CLI.
+
+Each error has a stable ``code`` (it becomes the problem ``type`` in the API), a human ``detail``,
+and machine-readable ``extensions`` (for example ``available`` and ``required`` on insufficient
+points). The API maps each class to an HTTP status in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoyaltyError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "loyalty-error"
+    title = "Loyalty engine error"
+
+    def __init__(self, detail: str, *, field: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extensions = extensions
+
+
+class NotFound(LoyaltyError):
+    code = "not-found"
+    title = "Not found"
+
+
+class ProgramNotFound(NotFound):
+    code = "program-not-found"
+    title = "Program not found"
+
+
+class MemberNotFound(NotFound):
+    code = "member-not-found"
+    title = "Member not found"
+
+
+class Conflict(LoyaltyError):
+    code = "conflict"
+    title = "Conflict"
+
+
+class IdentityAlreadyUsed(Conflict):
+    code = "identity-already-used"
+    title = "Identity already belongs to a member"
+
+
+class ProgramAlreadyExists(Conflict):
+    code = "program-already-exists"
+    title = "Program already exists"
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient-points"
+    title = "Insufficient points"
+
+
+class MemberNotActive(Conflict):
+    code = "member-not-active"
+    title = "Member is not active"
+
+
+class IdempotencyKeyReused(LoyaltyError):
+    """The same idempotency key (or purchase id) came back with a different request."""
+
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused with a different request"
+
+
+class InvalidRequest(LoyaltyError):
+    """A request that is well-formed but breaks a business rule about one field."""
+
+    code = "invalid-request"
+    title = "Invalid request"
+
+
+class InvalidAmount(InvalidRequest):
+    code = "invalid-amount"
+    title = "Invalid amount"
+
+
+class CurrencyMismatch(InvalidRequest):
+    code = "currency-mismatch"
+    title = "Currency does not match the program"
+
+
+class InvalidIdentity(InvalidRequest):
+    code = "invalid-identity"
+    title = "Invalid identity"

@@ -1,0 +1,95 @@
+"""Money and points as exact values.
+
+Money is an integer number of minor units plus an ISO 4217 currency code at every boundary
+(storage and API), and ``Decimal`` inside calculations. Points are plain integers. Floats never
+appear: a float cannot say 0.10 exactly, and an engine that treats points as money must not guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from loyalty.domain.errors import InvalidAmount
+
+# ISO 4217 currencies whose minor unit is not 1/100. Every other well-formed code has two decimals.
+_EXPONENTS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DECIMAL = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
+
+
+def validate_currency(code: str) -> str:
+    """Return ``code`` if it has the shape of an ISO 4217 code, else raise ``ValueError``."""
+    if not _CURRENCY.match(code):
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code (three capital letters)")
+    return code
+
+
+def currency_exponent(code: str) -> int:
+    """Number of decimals of the currency's minor unit (2 for EUR, 0 for JPY, 3 for KWD)."""
+    return _EXPONENTS.get(validate_currency(code), 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount: ``minor`` units of ``currency`` (1234 EUR = 12.34 EUR)."""
+
+    minor: int
+    currency: str
+
+    @classmethod
+    def parse(cls, text: str, currency: str) -> Money:
+        """Parse a decimal string such as ``"12.34"``; more decimals than the currency has is an error."""
+        exponent = currency_exponent(currency)
+        if not isinstance(text, str) or not _DECIMAL.match(text):
+            raise InvalidAmount(f"{text!r} is not a decimal amount such as \"12.34\"")
+        value = Decimal(text)
+        minor = value.scaleb(exponent)
+        if minor != minor.to_integral_value():
+            raise InvalidAmount(f"{currency} amounts have at most {exponent} decimals, not {text!r}")
+        return cls(int(minor), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    def to_decimal(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-currency_exponent(self.currency))
+
+    def __str__(self) -> str:
+        exponent = currency_exponent(self.currency)
+        return f"{self.to_decimal():.{exponent}f}"
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """The API's decimal string for an amount in minor units: ``format_minor(1234, "EUR") == "12.34"``."""
+    return str(Money(minor, currency))
+
+
+class RoundingMode(StrEnum):
+    """How a fractional number of points becomes an integer. Every rounding in the engine names one."""
+
+    FLOOR = "floor"
+    HALF_UP = "half_up"
+    HALF_EVEN = "half_even"
+    CEIL = "ceil"
+
+    def round(self, value: Decimal) -> int:
+        """Round ``value`` to whole points in this mode (floor and ceil go toward -inf and +inf)."""
+        return int(value.to_integral_value(rounding=_DECIMAL_ROUNDING[self]))
+
+
+_DECIMAL_ROUNDING = {
+    RoundingMode.FLOOR: ROUND_FLOOR,
+    RoundingMode.HALF_UP: ROUND_HALF_UP,
+    RoundingMode.HALF_EVEN: ROUND_HALF_EVEN,
+    RoundingMode.CEIL: ROUND_CEILING,
+}

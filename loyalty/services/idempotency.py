@@ -1,0 +1,61 @@
+"""Idempotent writes: every write from outside carries a key, and a retry replays the answer.
+
+A key is claimed in the same transaction as the write it protects and stores that write's result,
+so a key is either unclaimed (nothing happened) or answered (everything happened): there is no
+window in which a crash leaves one without the other. Each key has a fingerprint of its request;
+the same key with another request is refused (``IdempotencyKeyReused``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client-chosen key (the ``Idempotency-Key`` header) and the fingerprint of its request."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """A use case's result, and whether it is the replay of an earlier answer."""
+
+    result: T
+    replayed: bool = False
+
+
+def fingerprint(payload: Any) -> str:
+    """SHA-256 of a canonical JSON form of ``payload`` (dataclasses, datetimes and all)."""
+    data = TypeAdapter(type(payload)).dump_python(payload, mode="json")
+    return fingerprint_json(data)
+
+
+def fingerprint_json(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claims(natural: tuple[str, str] | None, request_key: IdempotencyKey | None) -> list[tuple[str, str]]:
+    """The (key, fingerprint) pairs a write claims: its natural key and the client's header key."""
+    found = [natural] if natural is not None else []
+    if request_key is not None:
+        found.append((f"request:{request_key.key}", request_key.fingerprint))
+    return found
+
+
+def dump(result: Any) -> dict[str, Any]:
+    return TypeAdapter(type(result)).dump_python(result, mode="json")
+
+
+def load(kind: type[T], data: dict[str, Any]) -> T:
+    return TypeAdapter(kind).validate_python(data)

@@ -1,0 +1,52 @@
+"""The ledger's write steps shared by use cases and jobs (all within the caller's transaction).
+
+Every read-then-write of a member's points starts with ``lock_member``; see ``adapters.db``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from loyalty.domain.ledger import Allocation, BalanceChange, EntryKind, Lot, NewEntry
+from loyalty.domain.time import local_date, zone
+
+
+def expire_due_lots(
+    uow: Any, program_id: str, member_id: str, lots: list[Lot], now: datetime,
+    time_zone: str | None = None,
+) -> tuple[list[Lot], int, int]:
+    """Expire what is left of ``lots`` past their expiry; return the lots still alive, the
+    points expired and the entries written. One expire entry per expiry instant, dated then."""
+    due: dict[datetime, list[Lot]] = defaultdict(list)
+    alive: list[Lot] = []
+    for lot in lots:
+        if lot.is_due_to_expire(now):
+            assert lot.expires_at is not None
+            due[lot.expires_at].append(lot)
+        else:
+            alive.append(lot)
+    expired_total = 0
+    tz = zone(time_zone) if time_zone else None
+    for expires_at in sorted(due):
+        group = due[expires_at]
+        points = sum(lot.remaining for lot in group)
+        when = f" on {local_date(expires_at, tz).isoformat()}" if tz else ""
+        entry_id = uow.ledger.append(
+            program_id,
+            member_id,
+            NewEntry(
+                kind=EntryKind.EXPIRE,
+                points=-points,
+                available_delta=-points,
+                pending_delta=0,
+                occurred_at=expires_at,
+                reason=f"{points} points reached their expiry{when} unused",
+            ),
+            now,
+        )
+        uow.ledger.take_from_lots(entry_id, [Allocation(lot.id, lot.remaining) for lot in group])
+        uow.ledger.apply(member_id, BalanceChange(available=-points, lifetime_expired=points), now)
+        expired_total += points
+    return alive, expired_total, len(due)

@@ -1,0 +1,214 @@
+"""A member's points: debit them, read the balance, page through the ledger."""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from loyalty.domain.errors import InvalidRequest, MemberNotActive, MemberNotFound
+from loyalty.domain.ledger import (
+    BalanceChange,
+    Entry,
+    EntryKind,
+    LotStatus,
+    NewEntry,
+    allocate_fefo,
+    last_usable_day,
+)
+from loyalty.domain.members import MemberStatus
+from loyalty.services.context import Context
+from loyalty.services.idempotency import IdempotencyKey, Outcome, claims, dump, fingerprint, load
+from loyalty.services.ledger_writes import expire_due_lots
+
+
+@dataclass(frozen=True)
+class DebitPoints:
+    program_id: str
+    member_id: str
+    points: int
+    external_id: str
+    reason: str = "points debit"
+    request_key: IdempotencyKey | None = None
+
+
+@dataclass(frozen=True)
+class LotTaken:
+    points: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PointsDebited:
+    entry_id: int
+    member_id: str
+    external_id: str
+    points: int
+    taken_from: tuple[LotTaken, ...]
+    available: int
+    pending: int
+
+
+def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
+    """Take points from the member's soonest-expiring lots; never overdraw, even concurrently."""
+    if command.points <= 0:
+        raise InvalidRequest("a debit takes a positive number of points", field="points")
+    natural = (f"debit:{command.external_id}", fingerprint(replace(command, request_key=None)))
+    with ctx.uow() as uow:
+        program = uow.programs.get(command.program_id)
+        now = ctx.clock.now()
+        keys = claims(natural, command.request_key)
+        stored = uow.idempotency.claim(program.id, keys, now)
+        if stored is not None:
+            return Outcome(load(PointsDebited, stored), replayed=True)
+        status = uow.members.status_of(program.id, command.member_id)
+        if status is None:
+            raise MemberNotFound(f"there is no member {command.member_id!r} in this program")
+        if status is not MemberStatus.ACTIVE:
+            raise MemberNotActive(
+                f"a {status.value} member cannot spend points", status=status.value
+            )
+        uow.ledger.lock_member(command.member_id)
+        lots = uow.ledger.available_lots(command.member_id)
+        lots, _, _ = expire_due_lots(uow, program.id, command.member_id, lots, now,
+                                  program.time_zone)
+        allocations = allocate_fefo(lots, command.points, now)
+        entry_id = uow.ledger.append(
+            program.id,
+            command.member_id,
+            NewEntry(
+                kind=EntryKind.REDEEM,
+                points=-command.points,
+                available_delta=-command.points,
+                pending_delta=0,
+                occurred_at=now,
+                reason=command.reason,
+                external_ref=command.external_id,
+            ),
+            now,
+        )
+        uow.ledger.take_from_lots(entry_id, allocations)
+        balance = uow.ledger.apply(
+            command.member_id,
+            BalanceChange(available=-command.points, lifetime_redeemed=command.points),
+            now,
+        )
+        expiry = {lot.id: lot.expires_at for lot in lots}
+        result = PointsDebited(
+            entry_id=entry_id,
+            member_id=command.member_id,
+            external_id=command.external_id,
+            points=command.points,
+            taken_from=tuple(LotTaken(a.points, expiry[a.lot_id]) for a in allocations),
+            available=balance.available,
+            pending=balance.pending,
+        )
+        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        uow.commit()
+    return Outcome(result)
+
+
+@dataclass(frozen=True)
+class ExpiringPoints:
+    points: int
+    expires_at: datetime
+    last_usable_day: date
+
+
+@dataclass(frozen=True)
+class PendingPoints:
+    points: int
+    available_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    member_id: str
+    status: str
+    available: int
+    pending: int
+    lifetime_earned: int
+    lifetime_redeemed: int
+    lifetime_expired: int
+    next_expiries: tuple[ExpiringPoints, ...]
+    pending_releases: tuple[PendingPoints, ...]
+    as_of: datetime
+
+
+def get_balance(ctx: Context, program_id: str, member_id: str, *,
+                expiries: int = 5) -> BalanceView:
+    """The member's points as of now. Lots already past their expiry count as gone, even before
+    the expiry job writes their expire entries."""
+    now = ctx.clock.now()
+    with ctx.uow(read_only=True) as uow:
+        program = uow.programs.get(program_id)
+        status = uow.members.status_of(program_id, member_id)
+        if status is None:
+            raise MemberNotFound(f"there is no member {member_id!r} in this program")
+        balance = uow.ledger.balance(member_id)
+        lots = uow.ledger.open_lots(member_id)
+    overdue = 0
+    by_expiry: dict[datetime, int] = defaultdict(int)
+    by_release: dict[datetime | None, int] = defaultdict(int)
+    for lot_status, remaining, available_at, expires_at in lots:
+        if lot_status == LotStatus.PENDING.value:
+            by_release[available_at] += remaining
+        elif expires_at is not None and expires_at <= now:
+            overdue += remaining
+        elif expires_at is not None:
+            by_expiry[expires_at] += remaining
+    return BalanceView(
+        member_id=member_id,
+        status=status.value,
+        available=balance.available - overdue,
+        pending=balance.pending,
+        lifetime_earned=balance.lifetime_earned,
+        lifetime_redeemed=balance.lifetime_redeemed,
+        lifetime_expired=balance.lifetime_expired + overdue,
+        next_expiries=tuple(
+            ExpiringPoints(points, at, last_usable_day(at, program.tz))
+            for at, points in sorted(by_expiry.items())[:expiries]
+        ),
+        pending_releases=tuple(
+            PendingPoints(points, at)
+            for at, points in sorted(by_release.items(), key=lambda item: item[0] or now)
+        ),
+        as_of=now,
+    )
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    entries: tuple[Entry, ...]
+    next_cursor: str | None
+
+
+def ledger_history(ctx: Context, program_id: str, member_id: str, *, limit: int,
+                   cursor: str | None = None) -> LedgerPage:
+    """The member's ledger, newest first, ``limit`` entries a page, each with its reason."""
+    before_id = None
+    if cursor is not None:
+        before_id = decode_cursor(cursor)
+        if before_id is None:
+            raise InvalidRequest("this cursor was not given by this API", field="cursor")
+    with ctx.uow(read_only=True) as uow:
+        uow.programs.get(program_id)
+        if uow.members.status_of(program_id, member_id) is None:
+            raise MemberNotFound(f"there is no member {member_id!r} in this program")
+        entries = uow.ledger.entries(member_id, before_id=before_id, limit=limit + 1)
+    has_more = len(entries) > limit
+    entries = entries[:limit]
+    return LedgerPage(tuple(entries), encode_cursor(entries[-1].id) if has_more else None)
+
+
+def encode_cursor(entry_id: int) -> str:
+    return base64.urlsafe_b64encode(f"e{entry_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(text[1:]) if text.startswith("e") else None
+    except (ValueError, UnicodeDecodeError):
+        return None
