@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -433,11 +433,11 @@ class LedgerRepository:
             .subquery()
         )
         for member_id, name, summary, in_lots in self.session.execute(
-            select(b.member_id, "available", b.available, func.coalesce(lots.c.available, 0))
+            select(b.member_id, literal("available"), b.available, func.coalesce(lots.c.available, 0))
             .outerjoin(lots, lots.c.member_id == b.member_id)
             .where(b.available != func.coalesce(lots.c.available, 0))
             .union_all(
-                select(b.member_id, "pending", b.pending, func.coalesce(lots.c.pending, 0))
+                select(b.member_id, literal("pending"), b.pending, func.coalesce(lots.c.pending, 0))
                 .outerjoin(lots, lots.c.member_id == b.member_id)
                 .where(b.pending != func.coalesce(lots.c.pending, 0))
             )

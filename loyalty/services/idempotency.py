@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
@@ -34,10 +35,21 @@ class Outcome(Generic[T]):
     replayed: bool = False
 
 
+@cache
+def adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def serialisable(*kinds: type[Any]) -> None:
+    """Build the (de)serialisers of commands and results once, when their module is imported
+    (so they resolve ``datetime`` to the real class even if a test later freezes time)."""
+    for kind in kinds:
+        adapter(kind)
+
+
 def fingerprint(payload: Any) -> str:
     """SHA-256 of a canonical JSON form of ``payload`` (dataclasses, datetimes and all)."""
-    data = TypeAdapter(type(payload)).dump_python(payload, mode="json")
-    return fingerprint_json(data)
+    return fingerprint_json(adapter(type(payload)).dump_python(payload, mode="json"))
 
 
 def fingerprint_json(data: Any) -> str:
@@ -54,8 +66,8 @@ def claims(natural: tuple[str, str] | None, request_key: IdempotencyKey | None) 
 
 
 def dump(result: Any) -> dict[str, Any]:
-    return TypeAdapter(type(result)).dump_python(result, mode="json")
+    return adapter(type(result)).dump_python(result, mode="json")
 
 
 def load(kind: type[T], data: dict[str, Any]) -> T:
-    return TypeAdapter(kind).validate_python(data)
+    return adapter(kind).validate_python(data)

@@ -9,7 +9,7 @@ from typing import Any
 from loyalty.domain.errors import InvalidRequest, MemberNotFound
 from loyalty.domain.members import Identity, Member, MemberStatus, new_id
 from loyalty.services.context import Context
-from loyalty.services.idempotency import IdempotencyKey, Outcome, claims, dump, load
+from loyalty.services.idempotency import IdempotencyKey, Outcome, claims, dump, load, serialisable
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,6 @@ def resolve_member_id(uow: Any, program_id: str, ref: MemberRef) -> str:
         return member_id
     assert ref.member_id is not None
     return ref.member_id
+
+
+serialisable(Member)

@@ -19,7 +19,15 @@ from loyalty.domain.ledger import (
 )
 from loyalty.domain.members import MemberStatus
 from loyalty.services.context import Context
-from loyalty.services.idempotency import IdempotencyKey, Outcome, claims, dump, fingerprint, load
+from loyalty.services.idempotency import (
+    IdempotencyKey,
+    Outcome,
+    claims,
+    dump,
+    fingerprint,
+    load,
+    serialisable,
+)
 from loyalty.services.ledger_writes import expire_due_lots
 
 
@@ -212,3 +220,6 @@ def decode_cursor(cursor: str) -> int | None:
         return int(text[1:]) if text.startswith("e") else None
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+serialisable(DebitPoints, PointsDebited)

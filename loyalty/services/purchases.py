@@ -24,6 +24,7 @@ from loyalty.services.idempotency import (
     dump,
     fingerprint,
     load,
+    serialisable,
 )
 from loyalty.services.members import MemberRef, resolve_member_id
 
@@ -235,3 +236,6 @@ def _line_json(line: PurchaseLine) -> dict[str, object]:
         "tax": line.tax,
         "tags": list(line.tags),
     }
+
+
+serialisable(RecordPurchase, PurchaseRecorded)

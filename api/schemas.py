@@ -1,0 +1,319 @@
+"""Marshmallow schemas: the API's explicit contract. Unknown fields are rejected (422).
+
+Money crosses the API as decimal strings (``"12.34"``) in the purchase's currency and becomes
+integer minor units here; a float is refused. Points are integers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from loyalty.domain.basket import PurchaseLine
+from loyalty.domain.errors import InvalidAmount, InvalidIdentity
+from loyalty.domain.members import Identity
+from loyalty.domain.money import Money, validate_currency
+from loyalty.services.members import MemberRef
+from loyalty.services.purchases import DeclaredTotals
+
+DECIMAL_PATTERN = r"^-?\d{1,15}(\.\d{1,4})?$"
+
+
+class Schema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class Amount(fields.String):
+    """A money amount as a decimal string in the purchase's currency, e.g. ``"12.34"``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"example": "12.34", "pattern": DECIMAL_PATTERN,
+                    "description": "decimal string in the purchase currency"}
+        metadata.update(kwargs.pop("metadata", {}))
+        super().__init__(validate=validate.Regexp(DECIMAL_PATTERN, error="not a decimal amount "
+                         "such as \"12.34\""), metadata=metadata, **kwargs)
+
+
+class Slug(fields.String):
+    def __init__(self, max_length: int = 64, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(1, max_length), **kwargs)
+
+
+# -- members ------------------------------------------------------------------------------
+
+
+class IdentitySchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["customer_id", "card", "email", "phone"]))
+    value = fields.String(required=True, validate=validate.Length(1, 254))
+
+
+class ScalarAttribute(fields.Raw):
+    """A profile attribute value: a string, an integer, a boolean or null (never a float)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, str) and len(value) <= 1000:
+            return value
+        raise ma.ValidationError("an attribute is a string, an integer, a boolean or null")
+
+
+class EnrollSchema(Schema):
+    identities = fields.List(fields.Nested(IdentitySchema), required=True,
+                             validate=validate.Length(1, 10))
+    attributes = fields.Dict(keys=fields.String(validate=validate.Length(1, 64)),
+                             values=ScalarAttribute(allow_none=True),
+                             load_default=dict, validate=validate.Length(max=50))
+
+    @ma.post_load
+    def parse_identities(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        parsed, errors = [], {}
+        for index, identity in enumerate(data["identities"]):
+            try:
+                parsed.append(Identity.of(identity["kind"], identity["value"]))
+            except InvalidIdentity as error:
+                errors[index] = {error.field or "value": [error.detail]}
+        if errors:
+            raise ma.ValidationError({"identities": errors})
+        return {**data, "identities": tuple(parsed)}
+
+
+class IdentityOutSchema(Schema):
+    kind = fields.Function(lambda identity: identity.kind.value)
+    value = fields.String()
+
+
+class MemberSchema(Schema):
+    id = fields.String()
+    program_id = fields.String()
+    status = fields.Function(lambda member: member.status.value)
+    enrolled_at = fields.AwareDateTime()
+    identities = fields.List(fields.Nested(IdentityOutSchema))
+    attributes = fields.Dict()
+
+
+class IdentityQuerySchema(Schema):
+    identity = fields.String(required=True, validate=validate.Length(3, 300),
+                             metadata={"example": "card:1234", "description": "kind:value"})
+
+
+# -- purchases ----------------------------------------------------------------------------
+
+
+class MemberRefSchema(Schema):
+    id = fields.String(validate=validate.Length(1, 40))
+    identity = fields.String(validate=validate.Length(3, 300),
+                             metadata={"example": "card:1234"})
+
+    @ma.validates_schema
+    def one_of(self, data: dict[str, Any], **_: Any) -> None:
+        if ("id" in data) == ("identity" in data):
+            raise ma.ValidationError("give the member's id or one identity (kind:value)",
+                                     "_schema")
+
+    @ma.post_load
+    def to_ref(self, data: dict[str, Any], **_: Any) -> MemberRef:
+        if "id" in data:
+            return MemberRef(member_id=data["id"])
+        try:
+            return MemberRef(identity=Identity.parse(data["identity"]))
+        except InvalidIdentity as error:
+            raise ma.ValidationError({"identity": [error.detail]}) from None
+
+
+class PurchaseLineSchema(Schema):
+    sku = Slug(required=True)
+    category = fields.String(validate=validate.Length(1, 64), load_default=None)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 100_000))
+    unit_price = Amount(required=True)
+    discount = Amount(load_default="0")
+    tax = Amount(load_default="0")
+    tags = fields.List(fields.String(validate=validate.Length(1, 64)),
+                       load_default=list, validate=validate.Length(max=20))
+
+
+class TotalsSchema(Schema):
+    total = Amount()
+    tax = Amount()
+    discount = Amount()
+
+
+class PurchaseSchema(Schema):
+    member = fields.Nested(MemberRefSchema, required=True)
+    external_id = fields.String(required=True, validate=validate.Length(1, 128),
+                                metadata={"description": "the checkout's own id of the sale"})
+    source = fields.String(load_default="default", validate=validate.Length(1, 64),
+                           metadata={"description": "the system that numbers external_id"})
+    occurred_at = fields.AwareDateTime(required=True)
+    channel = fields.String(load_default="pos", validate=validate.Regexp(
+        r"^[a-z][a-z0-9_-]{0,31}$"), metadata={"example": "pos"})
+    store = fields.String(load_default=None, validate=validate.Length(1, 64))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+    lines = fields.List(fields.Nested(PurchaseLineSchema), required=True,
+                        validate=validate.Length(1, 500))
+    shipping = Amount(load_default="0")
+    totals = fields.Nested(TotalsSchema, load_default=dict)
+    promo_codes = fields.List(fields.String(validate=validate.Length(1, 64)),
+                              load_default=list, validate=validate.Length(max=20))
+
+    @ma.post_load
+    def to_minor_units(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Turn every amount into minor units of ``currency``, naming the field on error."""
+        errors: dict[str, Any] = {}
+        currency = data["currency"]
+        try:
+            validate_currency(currency)
+        except ValueError as error:
+            raise ma.ValidationError({"currency": [str(error)]}) from None
+
+        def minor(text: str, path: tuple[Any, ...]) -> int:
+            try:
+                amount = Money.parse(text, currency).minor
+                if amount < 0:
+                    raise InvalidAmount("must not be negative")
+                return amount
+            except InvalidAmount as error:
+                node = errors
+                for part in path[:-1]:
+                    node = node.setdefault(part, {})
+                node[path[-1]] = [error.detail]
+                return 0
+
+        lines = tuple(
+            PurchaseLine(
+                sku=line["sku"],
+                category=line["category"],
+                quantity=line["quantity"],
+                unit_price=minor(line["unit_price"], ("lines", i, "unit_price")),
+                discount=minor(line["discount"], ("lines", i, "discount")),
+                tax=minor(line["tax"], ("lines", i, "tax")),
+                tags=tuple(line["tags"]),
+            )
+            for i, line in enumerate(data["lines"])
+        )
+        totals = DeclaredTotals(**{
+            name: minor(value, ("totals", name)) for name, value in data["totals"].items()
+        })
+        shipping = minor(data["shipping"], ("shipping",))
+        if errors:
+            raise ma.ValidationError(errors)
+        return {**data, "lines": lines, "totals": totals, "shipping": shipping,
+                "promo_codes": tuple(data["promo_codes"])}
+
+
+class ExplanationSchema(Schema):
+    rule = fields.String()
+    text = fields.String()
+    points = fields.Integer()
+
+
+class BalanceSnapshotSchema(Schema):
+    available = fields.Integer()
+    pending = fields.Integer()
+
+
+class PurchaseRecordedSchema(Schema):
+    purchase_id = fields.String()
+    member_id = fields.String()
+    external_id = fields.String()
+    source = fields.String()
+    occurred_at = fields.AwareDateTime()
+    currency = fields.String()
+    total = fields.String(metadata={"example": "49.90"})
+    earn_base = fields.String(metadata={"example": "41.58"})
+    points_earned = fields.Integer()
+    points_available = fields.Integer(metadata={"description": "of points_earned, usable now"})
+    points_pending = fields.Integer(metadata={"description": "of points_earned, pending"})
+    available_at = fields.AwareDateTime(allow_none=True)
+    expires_at = fields.AwareDateTime(allow_none=True)
+    explanation = fields.List(fields.Nested(ExplanationSchema))
+    balance = fields.Nested(BalanceSnapshotSchema)
+
+
+# -- points -------------------------------------------------------------------------------
+
+
+class DebitSchema(Schema):
+    points = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
+    external_id = fields.String(required=True, validate=validate.Length(1, 128),
+                                metadata={"description": "the caller's own id of this debit"})
+    reason = fields.String(load_default="points debit", validate=validate.Length(1, 500))
+
+
+class LotTakenSchema(Schema):
+    points = fields.Integer()
+    expires_at = fields.AwareDateTime(allow_none=True)
+
+
+class PointsDebitedSchema(Schema):
+    entry_id = fields.Integer()
+    member_id = fields.String()
+    external_id = fields.String()
+    points = fields.Integer()
+    taken_from = fields.List(fields.Nested(LotTakenSchema))
+    available = fields.Integer()
+    pending = fields.Integer()
+
+
+class ExpiringPointsSchema(Schema):
+    points = fields.Integer()
+    expires_at = fields.AwareDateTime()
+    last_usable_day = fields.Date()
+
+
+class PendingPointsSchema(Schema):
+    points = fields.Integer()
+    available_at = fields.AwareDateTime(allow_none=True)
+
+
+class BalanceSchema(Schema):
+    member_id = fields.String()
+    status = fields.String()
+    available = fields.Integer()
+    pending = fields.Integer()
+    lifetime_earned = fields.Integer()
+    lifetime_redeemed = fields.Integer()
+    lifetime_expired = fields.Integer()
+    next_expiries = fields.List(fields.Nested(ExpiringPointsSchema))
+    pending_releases = fields.List(fields.Nested(PendingPointsSchema))
+    as_of = fields.AwareDateTime()
+
+
+class LedgerQuerySchema(Schema):
+    limit = fields.Integer(validate=validate.Range(min=1))
+    cursor = fields.String(validate=validate.Length(1, 100))
+
+
+class EntrySchema(Schema):
+    id = fields.Integer()
+    kind = fields.Function(lambda entry: entry.kind.value)
+    points = fields.Integer()
+    available_delta = fields.Integer()
+    pending_delta = fields.Integer()
+    occurred_at = fields.AwareDateTime()
+    recorded_at = fields.AwareDateTime()
+    reason = fields.String()
+    purchase_id = fields.String(allow_none=True)
+    external_ref = fields.String(allow_none=True)
+    rule_id = fields.String(allow_none=True)
+    rule_version = fields.Integer(allow_none=True)
+    actor = fields.String(allow_none=True)
+    explanation = fields.List(fields.Nested(ExplanationSchema), allow_none=True)
+
+
+class LedgerPageSchema(Schema):
+    entries = fields.List(fields.Nested(EntrySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ProgramSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    currency = fields.String()
+    time_zone = fields.String()
+    settings = fields.Function(lambda program: program.settings.model_dump(mode="json"))

@@ -1,0 +1,35 @@
+"""Purchases posted by checkouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.schemas import PurchaseRecordedSchema, PurchaseSchema
+from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key
+from loyalty.services.purchases import RecordPurchase, record_purchase
+
+blp = Blueprint("purchases", __name__, url_prefix="/v1/programs/<program>/purchases",
+                description="Purchases posted by checkouts, and the points they earn.")
+
+
+@blp.route("")
+class Purchases(MethodView):
+    @blp.arguments(PurchaseSchema)
+    @blp.response(201, PurchaseRecordedSchema)
+    @blp.alt_response(200, schema=PurchaseRecordedSchema,
+                      description="Replay: this purchase was already recorded")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    def post(self, data: dict[str, Any], program: str) -> Any:
+        """Record a purchase
+
+        Earns points for the member (named by id or by identity) and answers with the points
+        earned (available and pending), the explanation of the calculation and the new balance.
+        ``external_id`` (unique per program and ``source``) makes the post idempotent: posting
+        the same purchase again answers 200 with the original body and writes nothing; the
+        same ``external_id`` with a different payload is a 422.
+        """
+        command = RecordPurchase(program_id=program, request_key=request_key(), **data)
+        return created(record_purchase(context(), command))

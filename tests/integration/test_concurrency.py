@@ -1,0 +1,85 @@
+"""Points are money: concurrent writes never overdraw and never earn twice.
+
+Threads hit one SQLite file (serialised by BEGIN IMMEDIATE) or a PostgreSQL connection pool
+(serialised by the member's row lock).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+from loyalty.domain.errors import InsufficientPoints
+from loyalty.services.points import DebitPoints, debit_points, get_balance
+from loyalty.services.purchases import record_purchase
+from loyalty.services.verification import verify_ledger
+from tests.builders import a_member, a_program, a_purchase, earn
+
+THREADS = 64
+
+
+def run_together(count: int, action):  # noqa: ANN001, ANN201
+    """Run ``action(i)`` in ``count`` threads released at the same instant; return outcomes."""
+    barrier = Barrier(count)
+
+    def attempt(index: int) -> object:
+        barrier.wait()
+        try:
+            return action(index)
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test inspects
+            return error
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(attempt, range(count)))
+
+
+def test_64_concurrent_debits_never_overdraw(ctx, settings):
+    a_program(ctx)
+    ada = a_member(ctx)
+    earn(ctx, ada, 1000)
+    cost = 70  # floor(1000 / 70) = 14 debits fit
+
+    outcomes = run_together(THREADS, lambda i: debit_points(
+        ctx, DebitPoints("shop", ada.id, cost, f"D-{i}")))
+
+    succeeded = [o for o in outcomes if not isinstance(o, Exception)]
+    refused = [o for o in outcomes if isinstance(o, InsufficientPoints)]
+    assert len(succeeded) == 1000 // cost
+    assert len(refused) == THREADS - len(succeeded), [o for o in outcomes if
+                                                      isinstance(o, Exception)][:3]
+    assert get_balance(ctx, "shop", ada.id).available == 1000 - cost * len(succeeded)
+    assert verify_ledger(ctx).ok
+
+
+def test_the_same_purchase_posted_concurrently_earns_once(ctx):
+    a_program(ctx)
+    ada = a_member(ctx)
+    purchase = a_purchase(ada, "25.00", external_id="DUP-1")
+
+    outcomes = run_together(16, lambda i: record_purchase(ctx, purchase))
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes[:3]
+    assert sum(1 for o in outcomes if not o.replayed) == 1
+    assert len({o.result.purchase_id for o in outcomes}) == 1
+    assert get_balance(ctx, "shop", ada.id).available == 25
+    assert verify_ledger(ctx).ok
+
+
+def test_concurrent_purchases_and_debits_keep_the_ledger_exact(ctx):
+    a_program(ctx)
+    ada = a_member(ctx)
+    earn(ctx, ada, 100)
+
+    def act(i: int) -> object:
+        if i % 2:
+            return record_purchase(ctx, a_purchase(ada, "10.00", external_id=f"C-{i}"))
+        return debit_points(ctx, DebitPoints("shop", ada.id, 15, f"D-{i}"))
+
+    outcomes = run_together(32, act)
+    unexpected = [o for o in outcomes if isinstance(o, Exception)
+                  and not isinstance(o, InsufficientPoints)]
+    assert not unexpected, unexpected[:3]
+    debits = sum(1 for i, o in enumerate(outcomes) if i % 2 == 0
+                 and not isinstance(o, Exception))
+    assert get_balance(ctx, "shop", ada.id).available == 100 + 16 * 10 - 15 * debits
+    assert verify_ledger(ctx).ok
