@@ -100,16 +100,24 @@ def programs() -> None:
 @click.option("--time-zone", required=True, help="IANA zone, e.g. Europe/Paris")
 @click.option("--settings", "settings_file", type=click.File(), help="JSON file of settings")
 @click.pass_context
-def programs_create(ctx: click.Context, program_id: str, name: str, currency: str,
-                    time_zone: str, settings_file: Any) -> None:
+def programs_create(
+    ctx: click.Context,
+    program_id: str,
+    name: str,
+    currency: str,
+    time_zone: str,
+    settings_file: Any,
+) -> None:
     """Create a program."""
     from loyalty.domain.errors import LoyaltyError
     from loyalty.services.programs import CreateProgram, create_program
 
     program_settings = json.load(settings_file) if settings_file else {}
     try:
-        program = create_program(bootstrap(_settings(ctx)), CreateProgram(
-            program_id, name, currency, time_zone, program_settings))
+        program = create_program(
+            bootstrap(_settings(ctx)),
+            CreateProgram(program_id, name, currency, time_zone, program_settings),
+        )
     except LoyaltyError as error:
         raise click.ClickException(error.detail) from None
     click.echo(f"Created program {program.id!r}.")
@@ -127,10 +135,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     """Serve the API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
-    settings = _settings(ctx).model_copy(update={
-        key: value for key, value in
-        {"host": host, "port": port, "workers": workers}.items() if value is not None
-    })
+    settings = _settings(ctx).model_copy(
+        update={
+            key: value
+            for key, value in {"host": host, "port": port, "workers": workers}.items()
+            if value is not None
+        }
+    )
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -170,8 +181,9 @@ def ledger_verify(ctx: click.Context) -> None:
     for breach in report.breaches:
         click.echo(f"BREACH member {breach.member_id}: {breach.problem}", err=True)
     if not report.ok:
-        click.echo(f"{len(report.breaches)} breach(es) in {report.members_checked} members.",
-                   err=True)
+        click.echo(
+            f"{len(report.breaches)} breach(es) in {report.members_checked} members.", err=True
+        )
         sys.exit(1)
     click.echo(f"Ledger verified: {report.members_checked} members, no breach.")
 
@@ -188,8 +200,9 @@ def jobs_expire(ctx: click.Context) -> None:
     from loyalty.services.jobs import expire_points
 
     report = expire_points(bootstrap(_settings(ctx)))
-    click.echo(f"Expired {report.points} points of {report.members} members "
-               f"({report.entries} entries).")
+    click.echo(
+        f"Expired {report.points} points of {report.members} members ({report.entries} entries)."
+    )
 
 
 @jobs.command("release-pending")
@@ -199,5 +212,6 @@ def jobs_release_pending(ctx: click.Context) -> None:
     from loyalty.services.jobs import release_pending
 
     report = release_pending(bootstrap(_settings(ctx)))
-    click.echo(f"Released {report.points} points of {report.members} members "
-               f"({report.entries} entries).")
+    click.echo(
+        f"Released {report.points} points of {report.members} members ({report.entries} entries)."
+    )

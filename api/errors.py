@@ -44,18 +44,30 @@ HTTP_PROBLEMS = {
     500: ("internal-error", "Internal server error"),
 }
 
-PROBLEM_DESCRIPTIONS = {
-    code: title for code, title in HTTP_PROBLEMS.values()
-} | {
+PROBLEM_DESCRIPTIONS = {code: title for code, title in HTTP_PROBLEMS.values()} | {
     cls.code: cls.title
-    for cls in [domain.LoyaltyError, *STATUS_OF, domain.ProgramNotFound, domain.MemberNotFound,
-                domain.IdentityAlreadyUsed, domain.ProgramAlreadyExists, domain.InvalidAmount,
-                domain.CurrencyMismatch, domain.InvalidIdentity]
+    for cls in [
+        domain.LoyaltyError,
+        *STATUS_OF,
+        domain.ProgramNotFound,
+        domain.MemberNotFound,
+        domain.IdentityAlreadyUsed,
+        domain.ProgramAlreadyExists,
+        domain.InvalidAmount,
+        domain.CurrencyMismatch,
+        domain.InvalidIdentity,
+    ]
 }
 
 
-def problem(status: int, code: str, title: str, detail: str | None = None,
-            headers: dict[str, str] | None = None, **extensions: Any) -> Response:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
     body: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -115,8 +127,14 @@ class LoyaltyApi(Api):
         messages = data.get("errors") or data.get("messages")
         if messages:
             # webargs nests messages under the request location ("json", "query", ...).
-            if isinstance(messages, dict) and set(messages) <= {"json", "query", "headers",
-                                                                "path", "form", "files"}:
+            if isinstance(messages, dict) and set(messages) <= {
+                "json",
+                "query",
+                "headers",
+                "path",
+                "form",
+                "files",
+            }:
                 errors = [e for location in messages.values() for e in flatten(location)]
             else:
                 errors = flatten(messages)
@@ -130,9 +148,7 @@ class LoyaltyApi(Api):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(domain.LoyaltyError)
     def _domain_error(error: domain.LoyaltyError) -> Response:
-        status = next(
-            (STATUS_OF[cls] for cls in type(error).__mro__ if cls in STATUS_OF), 400
-        )
+        status = next((STATUS_OF[cls] for cls in type(error).__mro__ if cls in STATUS_OF), 400)
         extensions = dict(error.extensions)
         if error.field:
             extensions["errors"] = [field_error(error.field, error.detail)]

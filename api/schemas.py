@@ -31,11 +31,17 @@ class Amount(fields.String):
     """A money amount as a decimal string in the purchase's currency, e.g. ``"12.34"``."""
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"example": "12.34", "pattern": DECIMAL_PATTERN,
-                    "description": "decimal string in the purchase currency"}
+        metadata = {
+            "example": "12.34",
+            "pattern": DECIMAL_PATTERN,
+            "description": "decimal string in the purchase currency",
+        }
         metadata.update(kwargs.pop("metadata", {}))
-        super().__init__(validate=validate.Regexp(DECIMAL_PATTERN, error="not a decimal amount "
-                         "such as \"12.34\""), metadata=metadata, **kwargs)
+        super().__init__(
+            validate=validate.Regexp(DECIMAL_PATTERN, error='not a decimal amount such as "12.34"'),
+            metadata=metadata,
+            **kwargs,
+        )
 
 
 class Slug(fields.String):
@@ -47,8 +53,9 @@ class Slug(fields.String):
 
 
 class IdentitySchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(
-        ["customer_id", "card", "email", "phone"]))
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["customer_id", "card", "email", "phone"])
+    )
     value = fields.String(required=True, validate=validate.Length(1, 254))
 
 
@@ -64,11 +71,15 @@ class ScalarAttribute(fields.Raw):
 
 
 class EnrollSchema(Schema):
-    identities = fields.List(fields.Nested(IdentitySchema), required=True,
-                             validate=validate.Length(1, 10))
-    attributes = fields.Dict(keys=fields.String(validate=validate.Length(1, 64)),
-                             values=ScalarAttribute(allow_none=True),
-                             load_default=dict, validate=validate.Length(max=50))
+    identities = fields.List(
+        fields.Nested(IdentitySchema), required=True, validate=validate.Length(1, 10)
+    )
+    attributes = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 64)),
+        values=ScalarAttribute(allow_none=True),
+        load_default=dict,
+        validate=validate.Length(max=50),
+    )
 
     @ma.post_load
     def parse_identities(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -98,8 +109,11 @@ class MemberSchema(Schema):
 
 
 class IdentityQuerySchema(Schema):
-    identity = fields.String(required=True, validate=validate.Length(3, 300),
-                             metadata={"example": "card:1234", "description": "kind:value"})
+    identity = fields.String(
+        required=True,
+        validate=validate.Length(3, 300),
+        metadata={"example": "card:1234", "description": "kind:value"},
+    )
 
 
 # -- purchases ----------------------------------------------------------------------------
@@ -107,14 +121,12 @@ class IdentityQuerySchema(Schema):
 
 class MemberRefSchema(Schema):
     id = fields.String(validate=validate.Length(1, 40))
-    identity = fields.String(validate=validate.Length(3, 300),
-                             metadata={"example": "card:1234"})
+    identity = fields.String(validate=validate.Length(3, 300), metadata={"example": "card:1234"})
 
     @ma.validates_schema
     def one_of(self, data: dict[str, Any], **_: Any) -> None:
         if ("id" in data) == ("identity" in data):
-            raise ma.ValidationError("give the member's id or one identity (kind:value)",
-                                     "_schema")
+            raise ma.ValidationError("give the member's id or one identity (kind:value)", "_schema")
 
     @ma.post_load
     def to_ref(self, data: dict[str, Any], **_: Any) -> MemberRef:
@@ -133,8 +145,11 @@ class PurchaseLineSchema(Schema):
     unit_price = Amount(required=True)
     discount = Amount(load_default="0")
     tax = Amount(load_default="0")
-    tags = fields.List(fields.String(validate=validate.Length(1, 64)),
-                       load_default=list, validate=validate.Length(max=20))
+    tags = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        load_default=list,
+        validate=validate.Length(max=20),
+    )
 
 
 class TotalsSchema(Schema):
@@ -145,21 +160,34 @@ class TotalsSchema(Schema):
 
 class PurchaseSchema(Schema):
     member = fields.Nested(MemberRefSchema, required=True)
-    external_id = fields.String(required=True, validate=validate.Length(1, 128),
-                                metadata={"description": "the checkout's own id of the sale"})
-    source = fields.String(load_default="default", validate=validate.Length(1, 64),
-                           metadata={"description": "the system that numbers external_id"})
+    external_id = fields.String(
+        required=True,
+        validate=validate.Length(1, 128),
+        metadata={"description": "the checkout's own id of the sale"},
+    )
+    source = fields.String(
+        load_default="default",
+        validate=validate.Length(1, 64),
+        metadata={"description": "the system that numbers external_id"},
+    )
     occurred_at = fields.AwareDateTime(required=True)
-    channel = fields.String(load_default="pos", validate=validate.Regexp(
-        r"^[a-z][a-z0-9_-]{0,31}$"), metadata={"example": "pos"})
+    channel = fields.String(
+        load_default="pos",
+        validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"),
+        metadata={"example": "pos"},
+    )
     store = fields.String(load_default=None, validate=validate.Length(1, 64))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
-    lines = fields.List(fields.Nested(PurchaseLineSchema), required=True,
-                        validate=validate.Length(1, 500))
+    lines = fields.List(
+        fields.Nested(PurchaseLineSchema), required=True, validate=validate.Length(1, 500)
+    )
     shipping = Amount(load_default="0")
     totals = fields.Nested(TotalsSchema, load_default=dict)
-    promo_codes = fields.List(fields.String(validate=validate.Length(1, 64)),
-                              load_default=list, validate=validate.Length(max=20))
+    promo_codes = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        load_default=list,
+        validate=validate.Length(max=20),
+    )
 
     @ma.post_load
     def to_minor_units(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -196,14 +224,19 @@ class PurchaseSchema(Schema):
             )
             for i, line in enumerate(data["lines"])
         )
-        totals = DeclaredTotals(**{
-            name: minor(value, ("totals", name)) for name, value in data["totals"].items()
-        })
+        totals = DeclaredTotals(
+            **{name: minor(value, ("totals", name)) for name, value in data["totals"].items()}
+        )
         shipping = minor(data["shipping"], ("shipping",))
         if errors:
             raise ma.ValidationError(errors)
-        return {**data, "lines": lines, "totals": totals, "shipping": shipping,
-                "promo_codes": tuple(data["promo_codes"])}
+        return {
+            **data,
+            "lines": lines,
+            "totals": totals,
+            "shipping": shipping,
+            "promo_codes": tuple(data["promo_codes"]),
+        }
 
 
 class ExplanationSchema(Schema):
@@ -240,8 +273,11 @@ class PurchaseRecordedSchema(Schema):
 
 class DebitSchema(Schema):
     points = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    external_id = fields.String(required=True, validate=validate.Length(1, 128),
-                                metadata={"description": "the caller's own id of this debit"})
+    external_id = fields.String(
+        required=True,
+        validate=validate.Length(1, 128),
+        metadata={"description": "the caller's own id of this debit"},
+    )
     reason = fields.String(load_default="points debit", validate=validate.Length(1, 500))
 
 

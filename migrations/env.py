@@ -1,7 +1,8 @@
 """Alembic environment: migrates the database named by the engine's settings.
 
 Batch mode is on for SQLite, which cannot ALTER most things in place. A caller (the CLI, the
-tests) may hand over a URL (``sqlalchemy.url``) or an open connection (``attributes['connection']``).
+tests) may hand over a URL (``sqlalchemy.url``) or an open connection
+(``attributes['connection']``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ def _configure(connection: Connection) -> None:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=_url().startswith("sqlite"))
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=_url().startswith("sqlite"),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -19,22 +19,37 @@ PROGRAM = "shop"
 _counter = iter(range(1, 10**9))
 
 
-def a_program(ctx: Context, program_id: str = PROGRAM, *, currency: str = "EUR",
-              time_zone: str = "Europe/Paris", **settings: Any) -> Program:
+def a_program(
+    ctx: Context,
+    program_id: str = PROGRAM,
+    *,
+    currency: str = "EUR",
+    time_zone: str = "Europe/Paris",
+    **settings: Any,
+) -> Program:
     """A program earning 1 point per EUR (floor), unless ``settings`` say otherwise."""
-    return create_program(ctx, CreateProgram(program_id, f"Program {program_id}", currency,
-                                             time_zone, settings))
+    return create_program(
+        ctx, CreateProgram(program_id, f"Program {program_id}", currency, time_zone, settings)
+    )
 
 
 def a_member(ctx: Context, *identities: str, program_id: str = PROGRAM) -> Member:
     identities = identities or (f"card:{next(_counter):08d}",)
-    return enroll_member(ctx, EnrollMember(
-        program_id, tuple(Identity.parse(i) for i in identities))).result
+    return enroll_member(
+        ctx, EnrollMember(program_id, tuple(Identity.parse(i) for i in identities))
+    ).result
 
 
-def a_purchase(member: Member | str, amount: str = "10.00", *, external_id: str | None = None,
-               occurred_at: datetime | None = None, program_id: str = PROGRAM,
-               currency: str = "EUR", **fields: Any) -> RecordPurchase:
+def a_purchase(
+    member: Member | str,
+    amount: str = "10.00",
+    *,
+    external_id: str | None = None,
+    occurred_at: datetime | None = None,
+    program_id: str = PROGRAM,
+    currency: str = "EUR",
+    **fields: Any,
+) -> RecordPurchase:
     """A one-line purchase of ``amount`` (tax 0) by ``member`` (a Member, or ``"card:..."``)."""
     if isinstance(member, Member):
         ref = MemberRef(member_id=member.id)
@@ -56,7 +71,13 @@ def earn(ctx: Context, member: Member, points: int, **fields: Any) -> PurchaseRe
     return record_purchase(ctx, a_purchase(member, f"{points}.00", **fields)).result
 
 
-def debit(ctx: Context, member: Member, points: int, external_id: str | None = None,
-          program_id: str = PROGRAM) -> PointsDebited:
-    return debit_points(ctx, DebitPoints(program_id, member.id, points,
-                                         external_id or f"D-{next(_counter)}")).result
+def debit(
+    ctx: Context,
+    member: Member,
+    points: int,
+    external_id: str | None = None,
+    program_id: str = PROGRAM,
+) -> PointsDebited:
+    return debit_points(
+        ctx, DebitPoints(program_id, member.id, points, external_id or f"D-{next(_counter)}")
+    ).result

@@ -108,7 +108,7 @@ def ctx(settings: Settings) -> Iterator[Context]:
 
 
 @pytest.fixture
-def client(settings: Settings, ctx: Context):  # noqa: ANN201 - Flask's test client
+def client(settings: Settings, ctx: Context):
     app = create_app(settings, context=ctx)
     app.testing = True
     return app.test_client()

@@ -41,8 +41,9 @@ def request_key() -> IdempotencyKey | None:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]  # the draft's structured-field string form
     if not 1 <= len(value) <= 255 or not value.isprintable():
-        raise InvalidRequest("Idempotency-Key is 1 to 255 printable characters",
-                             field="Idempotency-Key")
+        raise InvalidRequest(
+            "Idempotency-Key is 1 to 255 printable characters", field="Idempotency-Key"
+        )
     body = request.get_json(silent=True)
     return IdempotencyKey(
         value, fingerprint_json({"method": request.method, "path": request.path, "body": body})

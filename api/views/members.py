@@ -13,8 +13,12 @@ from loyalty.domain.errors import InvalidIdentity, InvalidRequest
 from loyalty.domain.members import Identity
 from loyalty.services import members
 
-blp = Blueprint("members", __name__, url_prefix="/v1/programs/<program>/members",
-                description="Members of a program and the identities that find them.")
+blp = Blueprint(
+    "members",
+    __name__,
+    url_prefix="/v1/programs/<program>/members",
+    description="Members of a program and the identities that find them.",
+)
 
 
 @blp.route("")

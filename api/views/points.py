@@ -18,8 +18,12 @@ from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key, 
 from loyalty.domain.errors import InvalidRequest
 from loyalty.services import points
 
-blp = Blueprint("points", __name__, url_prefix="/v1/programs/<program>/members/<member_id>",
-                description="A member's points: balance, history and debits.")
+blp = Blueprint(
+    "points",
+    __name__,
+    url_prefix="/v1/programs/<program>/members/<member_id>",
+    description="A member's points: balance, history and debits.",
+)
 
 
 @blp.route("/balance")
@@ -47,8 +51,9 @@ class Ledger(MethodView):
         limit = query.get("limit", settings().page_size_default)
         if limit > settings().page_size_max:
             raise InvalidRequest(f"limit is at most {settings().page_size_max}", field="limit")
-        return points.ledger_history(context(), program, member_id, limit=limit,
-                                     cursor=query.get("cursor"))
+        return points.ledger_history(
+            context(), program, member_id, limit=limit, cursor=query.get("cursor")
+        )
 
 
 @blp.route("/debits")
@@ -64,6 +69,7 @@ class Debits(MethodView):
         concurrent debits: not enough points is a 409 ``insufficient-points`` problem with
         ``available`` and ``required``. ``external_id`` makes the debit idempotent.
         """
-        command = points.DebitPoints(program_id=program, member_id=member_id,
-                                     request_key=request_key(), **data)
+        command = points.DebitPoints(
+            program_id=program, member_id=member_id, request_key=request_key(), **data
+        )
         return created(points.debit_points(context(), command))

@@ -11,16 +11,21 @@ from api.schemas import PurchaseRecordedSchema, PurchaseSchema
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key
 from loyalty.services.purchases import RecordPurchase, record_purchase
 
-blp = Blueprint("purchases", __name__, url_prefix="/v1/programs/<program>/purchases",
-                description="Purchases posted by checkouts, and the points they earn.")
+blp = Blueprint(
+    "purchases",
+    __name__,
+    url_prefix="/v1/programs/<program>/purchases",
+    description="Purchases posted by checkouts, and the points they earn.",
+)
 
 
 @blp.route("")
 class Purchases(MethodView):
     @blp.arguments(PurchaseSchema)
     @blp.response(201, PurchaseRecordedSchema)
-    @blp.alt_response(200, schema=PurchaseRecordedSchema,
-                      description="Replay: this purchase was already recorded")
+    @blp.alt_response(
+        200, schema=PurchaseRecordedSchema, description="Replay: this purchase was already recorded"
+    )
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, data: dict[str, Any], program: str) -> Any:
         """Record a purchase

@@ -28,7 +28,9 @@ def make_engine(settings: Settings) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(settings)
     return create_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size,
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
     )
 

@@ -115,8 +115,12 @@ class MemberRepository:
             self.session.execute(
                 insert(MemberIdentityRow),
                 [
-                    {"program_id": member.program_id, "member_id": member.id,
-                     "kind": identity.kind.value, "value": identity.value}
+                    {
+                        "program_id": member.program_id,
+                        "member_id": member.id,
+                        "kind": identity.kind.value,
+                        "value": identity.value,
+                    }
                     for identity in member.identities
                 ],
             )
@@ -166,9 +170,14 @@ class MemberRepository:
         return None if status is None else MemberStatus(status)
 
     def count(self, program_id: str) -> int:
-        return self.session.scalar(
-            select(func.count()).select_from(MemberRow).where(MemberRow.program_id == program_id)
-        ) or 0
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(MemberRow)
+                .where(MemberRow.program_id == program_id)
+            )
+            or 0
+        )
 
 
 class PurchaseRepository:
@@ -225,7 +234,9 @@ class LedgerRepository:
 
     # -- entries and lots -----------------------------------------------------------------
 
-    def append(self, program_id: str, member_id: str, entry: NewEntry, recorded_at: datetime) -> int:
+    def append(
+        self, program_id: str, member_id: str, entry: NewEntry, recorded_at: datetime
+    ) -> int:
         return self.session.execute(
             insert(LedgerEntryRow)
             .values(
@@ -343,8 +354,13 @@ class LedgerRepository:
     ) -> list[tuple[int, str, str, str | None, datetime]]:
         """(lot, program, member, purchase, available_at) of pending lots whose time came."""
         rows = self.session.execute(
-            select(LotRow.id, LotRow.program_id, LotRow.member_id, LotRow.purchase_id,
-                   LotRow.available_at)
+            select(
+                LotRow.id,
+                LotRow.program_id,
+                LotRow.member_id,
+                LotRow.purchase_id,
+                LotRow.available_at,
+            )
             .where(LotRow.status == LotStatus.PENDING.value, LotRow.available_at <= now)
             .order_by(LotRow.member_id, LotRow.id)
             .limit(limit)
@@ -352,9 +368,9 @@ class LedgerRepository:
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
     def program_of_member(self, member_id: str) -> str:
-        return self.session.scalar(
-            select(MemberRow.program_id).where(MemberRow.id == member_id)
-        ) or ""
+        return (
+            self.session.scalar(select(MemberRow.program_id).where(MemberRow.id == member_id)) or ""
+        )
 
     def entries(self, member_id: str, *, before_id: int | None, limit: int) -> list[Entry]:
         query = select(LedgerEntryRow).where(LedgerEntryRow.member_id == member_id)
@@ -412,8 +428,11 @@ class LedgerRepository:
             ("lifetime_adjusted", b.lifetime_adjusted, sums.c.adjusted),
         ]
         rows = self.session.execute(
-            select(b.member_id, *[col for _, col, _ in checks],
-                   *[func.coalesce(s, 0) for _, _, s in checks])
+            select(
+                b.member_id,
+                *[col for _, col, _ in checks],
+                *[func.coalesce(s, 0) for _, _, s in checks],
+            )
             .outerjoin(sums, sums.c.member_id == b.member_id)
             .where(or_(*[col != func.coalesce(s, 0) for _, col, s in checks]))
         ).all()
@@ -421,7 +440,9 @@ class LedgerRepository:
             for index, (name, _, _) in enumerate(checks):
                 summary, summed = row[1 + index], row[1 + len(checks) + index]
                 if summary != summed:
-                    found.append((row[0], f"summary {name} is {summary} but the entries sum to {summed}"))
+                    found.append(
+                        (row[0], f"summary {name} is {summary} but the entries sum to {summed}")
+                    )
 
         lots = (
             select(
@@ -433,7 +454,9 @@ class LedgerRepository:
             .subquery()
         )
         for member_id, name, summary, in_lots in self.session.execute(
-            select(b.member_id, literal("available"), b.available, func.coalesce(lots.c.available, 0))
+            select(
+                b.member_id, literal("available"), b.available, func.coalesce(lots.c.available, 0)
+            )
             .outerjoin(lots, lots.c.member_id == b.member_id)
             .where(b.available != func.coalesce(lots.c.available, 0))
             .union_all(
@@ -450,8 +473,13 @@ class LedgerRepository:
             .subquery()
         )
         for member_id, lot_id, points, remaining, taken in self.session.execute(
-            select(LotRow.member_id, LotRow.id, LotRow.points, LotRow.remaining,
-                   func.coalesce(moved.c.taken, 0))
+            select(
+                LotRow.member_id,
+                LotRow.id,
+                LotRow.points,
+                LotRow.remaining,
+                func.coalesce(moved.c.taken, 0),
+            )
             .outerjoin(moved, moved.c.lot_id == LotRow.id)
             .where(
                 or_(
@@ -461,8 +489,11 @@ class LedgerRepository:
             )
         ).all():
             found.append(
-                (member_id, f"lot {lot_id} of {points} points has {remaining} left "
-                            f"but its movements took {taken}")
+                (
+                    member_id,
+                    f"lot {lot_id} of {points} points has {remaining} left "
+                    f"but its movements took {taken}",
+                )
             )
 
         for member_id, entry_id in self.session.execute(
@@ -499,8 +530,13 @@ class IdempotencyRepository:
         for key, fingerprint in keys:
             claimed = self.session.execute(
                 dialect_insert(IdempotencyRecordRow)
-                .values(program_id=program_id, key=key, fingerprint=fingerprint, result={},
-                        created_at=at)
+                .values(
+                    program_id=program_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    result={},
+                    created_at=at,
+                )
                 .on_conflict_do_nothing()
                 .returning(IdempotencyRecordRow.key)
             ).first()

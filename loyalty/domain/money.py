@@ -15,12 +15,13 @@ from enum import StrEnum
 from loyalty.domain.errors import InvalidAmount
 
 # ISO 4217 currencies whose minor unit is not 1/100. Every other well-formed code has two decimals.
+_ZERO_DECIMALS = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX")
+_ZERO_DECIMALS_TOO = ("UYI", "VND", "VUV", "XAF", "XOF", "XPF")
+_THREE_DECIMALS = ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND")
 _EXPONENTS = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    **dict.fromkeys("CLF UYW".split(), 4),
+    **dict.fromkeys(_ZERO_DECIMALS + _ZERO_DECIMALS_TOO, 0),
+    **dict.fromkeys(_THREE_DECIMALS, 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
 }
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DECIMAL = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
@@ -47,14 +48,19 @@ class Money:
 
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
-        """Parse a decimal string such as ``"12.34"``; more decimals than the currency has is an error."""
+        """Parse a decimal string such as ``"12.34"``.
+
+        More decimals than the currency has is an error, never a rounding.
+        """
         exponent = currency_exponent(currency)
         if not isinstance(text, str) or not _DECIMAL.match(text):
-            raise InvalidAmount(f"{text!r} is not a decimal amount such as \"12.34\"")
+            raise InvalidAmount(f'{text!r} is not a decimal amount such as "12.34"')
         value = Decimal(text)
         minor = value.scaleb(exponent)
         if minor != minor.to_integral_value():
-            raise InvalidAmount(f"{currency} amounts have at most {exponent} decimals, not {text!r}")
+            raise InvalidAmount(
+                f"{currency} amounts have at most {exponent} decimals, not {text!r}"
+            )
         return cls(int(minor), currency)
 
     @classmethod
@@ -70,12 +76,12 @@ class Money:
 
 
 def format_minor(minor: int, currency: str) -> str:
-    """The API's decimal string for an amount in minor units: ``format_minor(1234, "EUR") == "12.34"``."""
+    """The API's decimal string of an amount: ``format_minor(1234, "EUR") == "12.34"``."""
     return str(Money(minor, currency))
 
 
 class RoundingMode(StrEnum):
-    """How a fractional number of points becomes an integer. Every rounding in the engine names one."""
+    """How a fractional number of points becomes an integer; every rounding names one."""
 
     FLOOR = "floor"
     HALF_UP = "half_up"

@@ -32,7 +32,7 @@ def local_date(instant: datetime, tz: ZoneInfo) -> date:
 
 
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:
-    """The UTC instant at which ``day`` begins in ``tz`` (midnight, or the first instant after a gap)."""
+    """The UTC instant at which ``day`` begins in ``tz`` (midnight, or just after a DST gap)."""
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
@@ -41,7 +41,7 @@ def end_of_month(day: date) -> date:
 
 
 def add_months(instant: datetime, months: int) -> datetime:
-    """Same day-of-month ``months`` later, clamped to the month's end (Jan 31 + 1 month = Feb 28/29)."""
+    """Same day-of-month ``months`` later, clamped to the month's end (Jan 31 + 1 = Feb 28/29)."""
     month_index = instant.month - 1 + months
     year, month = instant.year + month_index // 12, month_index % 12 + 1
     day = min(instant.day, calendar.monthrange(year, month)[1])

@@ -49,8 +49,9 @@ class PointsPerCurrencyUnit:
     rule_id = "base-rate"
 
     def earn_base(self, basket: Basket) -> int:
-        base = sum(line.amount if self.settings.include_tax else line.net_amount
-                   for line in basket.lines)
+        base = sum(
+            line.amount if self.settings.include_tax else line.net_amount for line in basket.lines
+        )
         if self.settings.include_shipping:
             base += basket.shipping
         return max(base, 0)
@@ -60,9 +61,11 @@ class PointsPerCurrencyUnit:
         base_money = Money(base, basket.currency)
         raw = base_money.to_decimal() * self.settings.points_per_unit
         points = self.settings.rounding.round(raw)
-        included = ["tax included" if self.settings.include_tax else "net of tax",
-                    "after discounts",
-                    "shipping included" if self.settings.include_shipping else "shipping excluded"]
+        included = [
+            "tax included" if self.settings.include_tax else "net of tax",
+            "after discounts",
+            "shipping included" if self.settings.include_shipping else "shipping excluded",
+        ]
         explanation = (
             ExplanationLine(
                 self.rule_id,

@@ -17,7 +17,7 @@ from loyalty.domain.money import RoundingMode
 
 def _no_float(value: Any) -> Any:
     if isinstance(value, float):
-        raise ValueError("write rates as decimal strings such as \"1.5\"; floats are never exact")
+        raise ValueError('write rates as decimal strings such as "1.5"; floats are never exact')
     return value
 
 

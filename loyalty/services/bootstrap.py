@@ -13,8 +13,9 @@ from loyalty.config import Settings
 from loyalty.services.context import Clock, Context, SystemClock
 
 
-def bootstrap(settings: Settings, *, clock: Clock | None = None,
-              engine: Engine | None = None) -> Context:
+def bootstrap(
+    settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None
+) -> Context:
     engine = engine or make_engine(settings)
     sessions = make_session_factory(engine)
     return Context(

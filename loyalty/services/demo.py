@@ -30,17 +30,36 @@ def load_demo(ctx: Context, program_id: str = "demo") -> DemoLoaded | None:
     with ctx.uow(read_only=True) as uow:
         if uow.programs.list_ids():
             return None
-    create_program(ctx, CreateProgram(program_id, "Demo Coffee & Co", "EUR", "Europe/Paris",
-                                      DEMO_SETTINGS))
-    ada = enroll_member(ctx, EnrollMember(program_id, (
-        Identity.of("card", "1234 5678"), Identity.of("email", "ada@example.com")),
-        {"first_name": "Ada", "birth_date": "1990-12-10"})).result
-    grace = enroll_member(ctx, EnrollMember(program_id, (
-        Identity.of("phone", "+33 6 12 34 56 78"),), {"first_name": "Grace"})).result
-    record_purchase(ctx, RecordPurchase(
-        program_id=program_id, member=MemberRef(member_id=ada.id), external_id="DEMO-0001",
-        occurred_at=ctx.clock.now() - timedelta(days=3), currency="EUR", store="paris-01",
-        lines=(PurchaseLine("ESPRESSO-BEANS", 2, 1290, tax=215, category="coffee"),
-               PurchaseLine("MUG", 1, 900, discount=100, tax=133, category="merch")),
-    ))
+    create_program(
+        ctx, CreateProgram(program_id, "Demo Coffee & Co", "EUR", "Europe/Paris", DEMO_SETTINGS)
+    )
+    ada = enroll_member(
+        ctx,
+        EnrollMember(
+            program_id,
+            (Identity.of("card", "1234 5678"), Identity.of("email", "ada@example.com")),
+            {"first_name": "Ada", "birth_date": "1990-12-10"},
+        ),
+    ).result
+    grace = enroll_member(
+        ctx,
+        EnrollMember(
+            program_id, (Identity.of("phone", "+33 6 12 34 56 78"),), {"first_name": "Grace"}
+        ),
+    ).result
+    record_purchase(
+        ctx,
+        RecordPurchase(
+            program_id=program_id,
+            member=MemberRef(member_id=ada.id),
+            external_id="DEMO-0001",
+            occurred_at=ctx.clock.now() - timedelta(days=3),
+            currency="EUR",
+            store="paris-01",
+            lines=(
+                PurchaseLine("ESPRESSO-BEANS", 2, 1290, tax=215, category="coffee"),
+                PurchaseLine("MUG", 1, 900, discount=100, tax=133, category="merch"),
+            ),
+        ),
+    )
     return DemoLoaded(program_id, ((ada.id, "card:12345678"), (grace.id, "phone:+33612345678")))

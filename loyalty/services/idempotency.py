@@ -57,7 +57,9 @@ def fingerprint_json(data: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claims(natural: tuple[str, str] | None, request_key: IdempotencyKey | None) -> list[tuple[str, str]]:
+def claims(
+    natural: tuple[str, str] | None, request_key: IdempotencyKey | None
+) -> list[tuple[str, str]]:
     """The (key, fingerprint) pairs a write claims: its natural key and the client's header key."""
     found = [natural] if natural is not None else []
     if request_key is not None:

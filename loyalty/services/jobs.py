@@ -37,8 +37,9 @@ def expire_points(ctx: Context, *, batch_size: int = 500) -> JobReport:
                     zones[program_id] = uow.programs.get(program_id).time_zone
                 uow.ledger.lock_member(member_id)
                 lots = uow.ledger.available_lots(member_id)
-                _, expired, written = expire_due_lots(uow, program_id, member_id, lots, now,
-                                                      zones[program_id])
+                _, expired, written = expire_due_lots(
+                    uow, program_id, member_id, lots, now, zones[program_id]
+                )
                 if expired:
                     members += 1
                     points += expired
@@ -80,8 +81,9 @@ def release_pending(ctx: Context, *, batch_size: int = 500) -> JobReport:
                     ),
                     now,
                 )
-                uow.ledger.apply(member_id, BalanceChange(available=remaining,
-                                                          pending=-remaining), now)
+                uow.ledger.apply(
+                    member_id, BalanceChange(available=remaining, pending=-remaining), now
+                )
                 points += remaining
                 entries += 1
             uow.commit()

@@ -9,12 +9,23 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.ledger import Allocation, BalanceChange, EntryKind, Lot, NewEntry
-from loyalty.domain.time import local_date, zone
+from loyalty.domain.ledger import (
+    Allocation,
+    BalanceChange,
+    EntryKind,
+    Lot,
+    NewEntry,
+    last_usable_day,
+)
+from loyalty.domain.time import zone
 
 
 def expire_due_lots(
-    uow: Any, program_id: str, member_id: str, lots: list[Lot], now: datetime,
+    uow: Any,
+    program_id: str,
+    member_id: str,
+    lots: list[Lot],
+    now: datetime,
     time_zone: str | None = None,
 ) -> tuple[list[Lot], int, int]:
     """Expire what is left of ``lots`` past their expiry; return the lots still alive, the
@@ -32,7 +43,7 @@ def expire_due_lots(
     for expires_at in sorted(due):
         group = due[expires_at]
         points = sum(lot.remaining for lot in group)
-        when = f" on {local_date(expires_at, tz).isoformat()}" if tz else ""
+        when = f" (last usable day {last_usable_day(expires_at, tz).isoformat()})" if tz else ""
         entry_id = uow.ledger.append(
             program_id,
             member_id,
@@ -42,7 +53,7 @@ def expire_due_lots(
                 available_delta=-points,
                 pending_delta=0,
                 occurred_at=expires_at,
-                reason=f"{points} points reached their expiry{when} unused",
+                reason=f"{points} points expired unused{when}",
             ),
             now,
         )

@@ -79,8 +79,9 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
             )
         uow.ledger.lock_member(command.member_id)
         lots = uow.ledger.available_lots(command.member_id)
-        lots, _, _ = expire_due_lots(uow, program.id, command.member_id, lots, now,
-                                  program.time_zone)
+        lots, _, _ = expire_due_lots(
+            uow, program.id, command.member_id, lots, now, program.time_zone
+        )
         allocations = allocate_fefo(lots, command.points, now)
         entry_id = uow.ledger.append(
             program.id,
@@ -144,8 +145,7 @@ class BalanceView:
     as_of: datetime
 
 
-def get_balance(ctx: Context, program_id: str, member_id: str, *,
-                expiries: int = 5) -> BalanceView:
+def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int = 5) -> BalanceView:
     """The member's points as of now. Lots already past their expiry count as gone, even before
     the expiry job writes their expire entries."""
     now = ctx.clock.now()
@@ -192,8 +192,9 @@ class LedgerPage:
     next_cursor: str | None
 
 
-def ledger_history(ctx: Context, program_id: str, member_id: str, *, limit: int,
-                   cursor: str | None = None) -> LedgerPage:
+def ledger_history(
+    ctx: Context, program_id: str, member_id: str, *, limit: int, cursor: str | None = None
+) -> LedgerPage:
     """The member's ledger, newest first, ``limit`` entries a page, each with its reason."""
     before_id = None
     if cursor is not None:

@@ -95,8 +95,10 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
         promo_codes=command.promo_codes,
     )
     _check_totals(basket, command.totals)
-    natural = (f"purchase:{command.source}:{command.external_id}",
-               fingerprint(replace(command, request_key=None)))
+    natural = (
+        f"purchase:{command.source}:{command.external_id}",
+        fingerprint(replace(command, request_key=None)),
+    )
 
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
@@ -112,8 +114,9 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
         member_id = resolve_member_id(uow, program.id, command.member)
         status = uow.members.status_of(program.id, member_id)
         if status is None:
-            raise MemberNotFound(f"there is no member {member_id!r} in this program",
-                                 field="member")
+            raise MemberNotFound(
+                f"there is no member {member_id!r} in this program", field="member"
+            )
         if status is MemberStatus.CLOSED:
             raise MemberNotActive("a closed member no longer earns points", status=status.value)
 
@@ -209,8 +212,11 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
 
 
 def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:
-    for name, computed in (("total", basket.total), ("tax", basket.tax),
-                           ("discount", basket.discount)):
+    for name, computed in (
+        ("total", basket.total),
+        ("tax", basket.tax),
+        ("discount", basket.discount),
+    ):
         given = getattr(declared, name)
         if given is not None and given != computed:
             raise InvalidRequest(
@@ -220,8 +226,9 @@ def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:
             )
     for index, line in enumerate(basket.lines):
         if line.amount < 0:
-            raise InvalidRequest("a line's discount exceeds its price",
-                                 field=f"lines.{index}.discount")
+            raise InvalidRequest(
+                "a line's discount exceeds its price", field=f"lines.{index}.discount"
+            )
         if line.tax > line.amount:
             raise InvalidRequest("a line's tax exceeds its amount", field=f"lines.{index}.tax")
 

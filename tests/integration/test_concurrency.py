@@ -18,7 +18,7 @@ from tests.builders import a_member, a_program, a_purchase, earn
 THREADS = 64
 
 
-def run_together(count: int, action):  # noqa: ANN001, ANN201
+def run_together(count: int, action):
     """Run ``action(i)`` in ``count`` threads released at the same instant; return outcomes."""
     barrier = Barrier(count)
 
@@ -26,7 +26,7 @@ def run_together(count: int, action):  # noqa: ANN001, ANN201
         barrier.wait()
         try:
             return action(index)
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test inspects
+        except Exception as error:
             return error
 
     with ThreadPoolExecutor(max_workers=count) as pool:
@@ -39,14 +39,16 @@ def test_64_concurrent_debits_never_overdraw(ctx, settings):
     earn(ctx, ada, 1000)
     cost = 70  # floor(1000 / 70) = 14 debits fit
 
-    outcomes = run_together(THREADS, lambda i: debit_points(
-        ctx, DebitPoints("shop", ada.id, cost, f"D-{i}")))
+    outcomes = run_together(
+        THREADS, lambda i: debit_points(ctx, DebitPoints("shop", ada.id, cost, f"D-{i}"))
+    )
 
     succeeded = [o for o in outcomes if not isinstance(o, Exception)]
     refused = [o for o in outcomes if isinstance(o, InsufficientPoints)]
     assert len(succeeded) == 1000 // cost
-    assert len(refused) == THREADS - len(succeeded), [o for o in outcomes if
-                                                      isinstance(o, Exception)][:3]
+    assert len(refused) == THREADS - len(succeeded), [
+        o for o in outcomes if isinstance(o, Exception)
+    ][:3]
     assert get_balance(ctx, "shop", ada.id).available == 1000 - cost * len(succeeded)
     assert verify_ledger(ctx).ok
 
@@ -76,10 +78,10 @@ def test_concurrent_purchases_and_debits_keep_the_ledger_exact(ctx):
         return debit_points(ctx, DebitPoints("shop", ada.id, 15, f"D-{i}"))
 
     outcomes = run_together(32, act)
-    unexpected = [o for o in outcomes if isinstance(o, Exception)
-                  and not isinstance(o, InsufficientPoints)]
+    unexpected = [
+        o for o in outcomes if isinstance(o, Exception) and not isinstance(o, InsufficientPoints)
+    ]
     assert not unexpected, unexpected[:3]
-    debits = sum(1 for i, o in enumerate(outcomes) if i % 2 == 0
-                 and not isinstance(o, Exception))
+    debits = sum(1 for i, o in enumerate(outcomes) if i % 2 == 0 and not isinstance(o, Exception))
     assert get_balance(ctx, "shop", ada.id).available == 100 + 16 * 10 - 15 * debits
     assert verify_ledger(ctx).ok

@@ -12,8 +12,9 @@ from loyalty.services.points import DebitPoints, debit_points, get_balance, ledg
 from loyalty.services.verification import verify_ledger
 from tests.builders import a_member, a_program, debit, earn
 
-EXPIRING_YEARLY = {"expiry": {"mode": "after", "period": 12, "unit": "months",
-                              "rounding": "end_of_month"}}
+EXPIRING_YEARLY = {
+    "expiry": {"mode": "after", "period": 12, "unit": "months", "rounding": "end_of_month"}
+}
 
 
 def test_a_debit_takes_points_and_lowers_the_balance(ctx):

@@ -24,7 +24,7 @@ from loyalty.services.verification import verify_ledger
 from tests.builders import a_member, a_program, a_purchase
 
 
-def count(ctx, row) -> int:  # noqa: ANN001
+def count(ctx, row) -> int:
     with ctx.uow(read_only=True) as uow:
         return uow.session.scalar(select(func.count()).select_from(row))
 
@@ -155,8 +155,9 @@ def test_a_late_posted_purchase_whose_return_window_closed_earns_available_point
 
 @freeze_time("2026-01-15 10:00:00")
 def test_earned_points_carry_the_programs_expiry(ctx):
-    a_program(ctx, expiry={"mode": "after", "period": 12, "unit": "months",
-                           "rounding": "end_of_month"})
+    a_program(
+        ctx, expiry={"mode": "after", "period": 12, "unit": "months", "rounding": "end_of_month"}
+    )
     ada = a_member(ctx)
     result = record_purchase(ctx, a_purchase(ada, "10.00")).result
     # usable through 31 January 2027 in Paris: expires at its end, 23:00 UTC.
