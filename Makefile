@@ -36,7 +36,7 @@ migrations-check:
 	status=$$?; rm -rf $$tmp; exit $$status
 
 pytest:
-	$(BIN)/pytest $(PYTEST_ARGS)
+	LOYALTY_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -112,3 +112,27 @@ def client(settings: Settings, ctx: Context):
     app = create_app(settings, context=ctx)
     app.testing = True
     return app.test_client()
+
+
+# -- the PostgreSQL tests must really run ------------------------------------------------------
+
+_postgres_outcomes = {"passed": 0, "failed": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "postgresql" in report.keywords and report.when == "call":
+        _postgres_outcomes["passed" if report.passed else "failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(
+        f"PostgreSQL tests: {_postgres_outcomes['passed']} passed, "
+        f"{_postgres_outcomes['failed']} failed (real server)"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # `make test` sets LOYALTY_REQUIRE_POSTGRES=1: a run in which no PostgreSQL test passed
+    # (deselected, or the server never started) is a failed run, not a green one.
+    if os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1" and _postgres_outcomes["passed"] == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
