@@ -18,7 +18,7 @@ from loyalty.domain.money import Money, validate_currency
 from loyalty.services.members import MemberRef
 from loyalty.services.purchases import DeclaredTotals
 
-DECIMAL_PATTERN = r"^-?\d{1,15}(\.\d{1,4})?$"
+DECIMAL_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$"
 
 
 class Schema(ma.Schema):

@@ -24,7 +24,7 @@ _EXPONENTS = {
     **dict.fromkeys(("CLF", "UYW"), 4),
 }
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DECIMAL = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,4})?")  # ASCII digits only, whole string
 
 
 def validate_currency(code: str) -> str:
@@ -50,10 +50,11 @@ class Money:
     def parse(cls, text: str, currency: str) -> Money:
         """Parse a decimal string such as ``"12.34"``.
 
-        More decimals than the currency has is an error, never a rounding.
+        An amount the currency cannot hold exactly (``"1.234"`` EUR) is an error, never a rounding;
+        trailing zeros (``"1.230"``) are exact and accepted.
         """
         exponent = currency_exponent(currency)
-        if not isinstance(text, str) or not _DECIMAL.match(text):
+        if not isinstance(text, str) or not _DECIMAL.fullmatch(text):
             raise InvalidAmount(f'{text!r} is not a decimal amount such as "12.34"')
         value = Decimal(text)
         minor = value.scaleb(exponent)
