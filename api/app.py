@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
+from api.auth import RateLimiter, authorize, public
 from api.errors import PROBLEM_DESCRIPTIONS, LoyaltyApi, problem, register_error_handlers
 from loyalty import __version__
 from loyalty.config import Settings
@@ -14,7 +15,7 @@ from loyalty.services.context import Context
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> Flask:
     """Build the API for ``settings``; tests may pass a ready ``context`` (clock, database)."""
     settings = settings or Settings()
-    app = Flask("loyalty")
+    app = Flask("loyalty", static_folder=None)
     app.config.update(
         API_TITLE="Loyalty engine API",
         API_VERSION=__version__,
@@ -38,24 +39,29 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
             }
         },
     )
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["loyalty_settings"] = settings
     app.extensions["loyalty"] = context or bootstrap(settings)
+    app.extensions["loyalty_rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
+    app.before_request(authorize)
 
     app.json.sort_keys = False  # keep the schemas' field order in answers
     api = LoyaltyApi(app)
     app.extensions["loyalty_api"] = api
     register_error_handlers(app)
 
-    from api.views import members, points, purchases
+    from api.views import access, members, points, purchases
 
-    for blueprint in (members.blp, purchases.blp, points.blp):
+    for blueprint in (members.blp, purchases.blp, points.blp, access.blp):
         api.register_blueprint(blueprint)
 
     @app.get("/health")
+    @public
     def health() -> object:
         return jsonify(status="ok", version=__version__)
 
     @app.get("/problems/<code>")
+    @public
     def problem_type(code: str) -> object:
         title = PROBLEM_DESCRIPTIONS.get(code)
         if title is None:

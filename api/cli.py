@@ -73,19 +73,31 @@ def demo() -> None:
 
 
 @demo.command("load")
+@click.option("--keys-file", type=click.Path(dir_okay=False), default="demo-keys.env",
+              show_default=True, help="where the demo keys are written, to source in a shell")
 @click.pass_context
-def demo_load(ctx: click.Context) -> None:
-    """Load the demo program and two members, if the database has no program yet."""
+def demo_load(ctx: click.Context, keys_file: str) -> None:
+    """Load the demo program, two members and a key per scope, if there is no program yet."""
     from loyalty.services.demo import load_demo
 
     settings = _settings(ctx)
     loaded = load_demo(bootstrap(settings), settings.demo_program)
+    path = Path(keys_file)
     if loaded is None:
-        click.echo("The database already has a program; the demo was not loaded.")
+        click.echo("The database already has a program; the demo was not loaded again.")
+        if path.exists():
+            click.echo(f"The demo keys, from {path}:")
+            click.echo(path.read_text().rstrip())
         return
+    lines = [f"{scope.upper()}_KEY={key}" for scope, key in loaded.keys]
+    path.write_text("# Demo API keys, one per scope: `source " + keys_file + "`\n"
+                    + "\n".join(lines) + "\n")
+    path.chmod(0o600)
     click.echo(f"Loaded the demo program {loaded.program_id!r} with members:")
     for member_id, identity in loaded.members:
         click.echo(f"  {member_id}  ({identity})")
+    click.echo(f"Demo API keys, one per scope (also in {path}, to `source`):")
+    click.echo("\n".join(lines))
 
 
 @main.group()
@@ -121,6 +133,75 @@ def programs_create(
     except LoyaltyError as error:
         raise click.ClickException(error.detail) from None
     click.echo(f"Created program {program.id!r}.")
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:operator"
+
+
+@main.group()
+def keys() -> None:
+    """API keys: create (shown once), list, revoke."""
+
+
+@keys.command("create")
+@click.option("--program", "program_id", help="the program the key belongs to")
+@click.option("--all-programs", is_flag=True, help="a key of every program instead")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["checkout", "agent", "supervisor", "marketer", "admin"]))
+@click.option("--name", required=True, help="who holds it, e.g. 'store tills, Paris'")
+@click.pass_context
+def keys_create(ctx: click.Context, program_id: str | None, all_programs: bool,
+                scopes: tuple[str, ...], name: str) -> None:
+    """Create an API key; the key is printed once and only its hash is stored."""
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.access import Actor, CreateKey, create_key
+
+    try:
+        created = create_key(bootstrap(_settings(ctx)),
+                             CreateKey(name, scopes, program_id, all_programs),
+                             Actor(_operator()))
+    except LoyaltyError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"Created key {created.key.key_id} ({', '.join(created.key.scopes)}) for "
+               f"{created.key.program_id or 'all programs'}. Keep it now; it is not shown again:")
+    click.echo(created.secret)
+
+
+@keys.command("list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    """List keys (never their secrets)."""
+    from loyalty.services.access import Actor, list_keys
+
+    for key in list_keys(bootstrap(_settings(ctx)), Actor(_operator())):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        used = f"last used {key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
+        click.echo(f"{key.key_id}  {key.program_id or '*':<16} {','.join(key.scopes):<28} "
+                   f"{state:<20} {used}  {key.name}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke a key (its member tokens stop working too)."""
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.access import Actor, revoke_key
+
+    try:
+        revoke_key(bootstrap(_settings(ctx)), key_id, Actor(_operator()))
+    except LoyaltyError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"Revoked key {key_id}.")
 
 
 # -- server -------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ PROBLEM_JSON = "application/problem+json"
 
 # Domain error class -> HTTP status; the most specific class in an error's MRO wins.
 STATUS_OF: dict[type[domain.LoyaltyError], int] = {
+    domain.Unauthenticated: 401,
+    domain.Forbidden: 403,
     domain.NotFound: 404,
     domain.Conflict: 409,
     domain.InsufficientPoints: 409,
@@ -141,7 +143,9 @@ class LoyaltyApi(Api):
             extensions["errors"] = errors
             detail = "; ".join(f"{e['field'] or 'body'}: {e['detail']}" for e in errors)
         headers = dict(data.get("headers") or {})
-        headers.update({k: v for k, v in (getattr(error, "problem_headers", None) or {}).items()})
+        for name, value in error.get_headers():
+            if name in ("Retry-After", "WWW-Authenticate", "Allow"):
+                headers[name] = value
         return problem(status, code, title, detail, headers=headers, **extensions)
 
 
@@ -152,7 +156,9 @@ def register_error_handlers(app: Flask) -> None:
         extensions = dict(error.extensions)
         if error.field:
             extensions["errors"] = [field_error(error.field, error.detail)]
-        return problem(status, error.code, error.title, error.detail, **extensions)
+        headers = {"WWW-Authenticate": 'Bearer realm="loyalty"'} if status == 401 else None
+        return problem(status, error.code, error.title, error.detail, headers=headers,
+                       **extensions)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -353,3 +353,73 @@ class ProgramSchema(Schema):
     currency = fields.String()
     time_zone = fields.String()
     settings = fields.Function(lambda program: program.settings.model_dump(mode="json"))
+
+
+# -- access: keys, member tokens, audit -----------------------------------------------------
+
+
+class CreateKeySchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(
+            ["checkout", "agent", "supervisor", "marketer", "admin"])),
+        required=True, validate=validate.Length(1, 6),
+    )
+    program_id = fields.String(validate=validate.Length(1, 64), load_default=None)
+    all_programs = fields.Boolean(load_default=False, metadata={
+        "description": "true for a key of every program (program_id must then be absent)"})
+
+
+class KeySchema(Schema):
+    key_id = fields.String()
+    name = fields.String()
+    program_id = fields.String(allow_none=True)
+    scopes = fields.List(fields.String())
+    created_at = fields.AwareDateTime()
+    revoked_at = fields.AwareDateTime(allow_none=True)
+    last_used_at = fields.AwareDateTime(allow_none=True)
+
+
+class KeyCreatedSchema(Schema):
+    key = fields.Nested(KeySchema)
+    secret = fields.String(metadata={"description": "the key itself: shown once, never again"})
+
+
+class KeyListSchema(Schema):
+    keys = fields.List(fields.Nested(KeySchema))
+
+
+class MemberTokenSchema(Schema):
+    token = fields.String()
+    member_id = fields.String()
+    expires_at = fields.AwareDateTime()
+
+
+class AuditQuerySchema(Schema):
+    program = fields.String(validate=validate.Length(1, 64))
+    member = fields.String(validate=validate.Length(1, 40))
+    actor = fields.String(validate=validate.Length(1, 128),
+                          metadata={"example": "key:0123456789abcdef"})
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    limit = fields.Integer(validate=validate.Range(min=1))
+    cursor = fields.String(validate=validate.Length(1, 100))
+
+
+class AuditRecordSchema(Schema):
+    id = fields.Integer()
+    at = fields.AwareDateTime()
+    program_id = fields.String(allow_none=True)
+    actor = fields.String()
+    acting_person = fields.String(allow_none=True)
+    action = fields.String()
+    target_type = fields.String()
+    target_id = fields.String()
+    member_id = fields.String(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+
+
+class AuditPageSchema(Schema):
+    records = fields.List(fields.Nested(AuditRecordSchema))
+    next_cursor = fields.String(allow_none=True)

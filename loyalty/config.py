@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     )
     demo_program: str = Field(default="demo", description="id of the program `make run` loads")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Security and limits
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="signs member tokens; unset, the engine makes one and keeps it in the database",
+    )
+    member_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
+    rate_limit_per_minute: int = Field(
+        default=1200, ge=0, description="requests per key per minute and worker; 0 turns it off"
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,6 +22,7 @@ from api.cli import alembic_config
 from loyalty.adapters.db import make_engine
 from loyalty.adapters.orm import Base
 from loyalty.config import Settings
+from loyalty.services.access import Actor, CreateKey, create_key
 from loyalty.services.bootstrap import bootstrap
 from loyalty.services.context import Context
 
@@ -108,9 +109,30 @@ def ctx(settings: Settings) -> Iterator[Context]:
 
 
 @pytest.fixture
-def client(settings: Settings, ctx: Context):
-    app = create_app(settings, context=ctx)
-    app.testing = True
+def app(settings: Settings, ctx: Context):
+    application = create_app(settings, context=ctx)
+    application.testing = True
+    return application
+
+
+@pytest.fixture
+def admin_key(ctx: Context) -> str:
+    """An all-programs admin key: accepted by every route that takes a key."""
+    created = create_key(ctx, CreateKey("tests", ("admin",), all_programs=True), Actor("cli:tests"))
+    return created.secret
+
+
+@pytest.fixture
+def client(app, admin_key: str):
+    """A test client that authenticates with ``admin_key`` unless a request says otherwise."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_key}"
+    return test_client
+
+
+@pytest.fixture
+def anonymous(app):
+    """A test client that sends no credentials."""
     return app.test_client()
 
 

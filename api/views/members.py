@@ -7,8 +7,10 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.auth import requires
 from api.schemas import EnrollSchema, IdentityQuerySchema, MemberSchema
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key
+from loyalty.domain.access import Scope
 from loyalty.domain.errors import InvalidIdentity, InvalidRequest
 from loyalty.domain.members import Identity
 from loyalty.services import members
@@ -23,6 +25,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Members(MethodView):
+    @requires(Scope.CHECKOUT, Scope.AGENT)
     @blp.arguments(EnrollSchema)
     @blp.response(201, MemberSchema)
     @blp.alt_response(200, schema=MemberSchema, description="Replay of an earlier enrolment")
@@ -39,6 +42,7 @@ class Members(MethodView):
         )
         return created(outcome)
 
+    @requires(Scope.CHECKOUT, Scope.AGENT)
     @blp.arguments(IdentityQuerySchema, location="query")
     @blp.response(200, MemberSchema)
     def get(self, query: dict[str, str], program: str) -> Any:
@@ -56,6 +60,7 @@ class Members(MethodView):
 
 @blp.route("/<member_id>")
 class MemberById(MethodView):
+    @requires(Scope.CHECKOUT, Scope.AGENT, Scope.MEMBER)
     @blp.response(200, MemberSchema)
     def get(self, program: str, member_id: str) -> Any:
         """Read a member"""

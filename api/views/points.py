@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.auth import requires
 from api.schemas import (
     BalanceSchema,
     DebitSchema,
@@ -15,6 +16,7 @@ from api.schemas import (
     PointsDebitedSchema,
 )
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key, settings
+from loyalty.domain.access import Scope
 from loyalty.domain.errors import InvalidRequest
 from loyalty.services import points
 
@@ -28,6 +30,7 @@ blp = Blueprint(
 
 @blp.route("/balance")
 class Balance(MethodView):
+    @requires(Scope.CHECKOUT, Scope.AGENT, Scope.MEMBER)
     @blp.response(200, BalanceSchema)
     def get(self, program: str, member_id: str) -> Any:
         """Read the balance
@@ -40,6 +43,7 @@ class Balance(MethodView):
 
 @blp.route("/ledger")
 class Ledger(MethodView):
+    @requires(Scope.AGENT, Scope.MEMBER)
     @blp.arguments(LedgerQuerySchema, location="query")
     @blp.response(200, LedgerPageSchema)
     def get(self, query: dict[str, Any], program: str, member_id: str) -> Any:
@@ -58,6 +62,7 @@ class Ledger(MethodView):
 
 @blp.route("/debits")
 class Debits(MethodView):
+    @requires(Scope.CHECKOUT)
     @blp.arguments(DebitSchema)
     @blp.response(201, PointsDebitedSchema)
     @blp.alt_response(200, schema=PointsDebitedSchema, description="Replay of an earlier debit")

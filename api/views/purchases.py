@@ -7,8 +7,10 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.auth import requires
 from api.schemas import PurchaseRecordedSchema, PurchaseSchema
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key
+from loyalty.domain.access import Scope
 from loyalty.services.purchases import RecordPurchase, record_purchase
 
 blp = Blueprint(
@@ -21,6 +23,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Purchases(MethodView):
+    @requires(Scope.CHECKOUT)
     @blp.arguments(PurchaseSchema)
     @blp.response(201, PurchaseRecordedSchema)
     @blp.alt_response(

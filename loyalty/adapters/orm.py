@@ -236,3 +236,52 @@ class IdempotencyRecordRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     result: Mapped[dict[str, Any]]
     created_at: Mapped[Instant]
+
+
+class ApiKeyRow(Base):
+    """An API key: its public id, the hash of the whole key, its program and scopes."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    program_id: Mapped[str | None] = mapped_column(ForeignKey("programs.id"), index=True)
+    scopes: Mapped[list[Any]]
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[Instant]
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditRecordRow(Base):
+    """One administrative or configuration action: append-only, like the ledger."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_program_id_id", "program_id", "id"),
+        Index("ix_audit_log_member_id_id", "member_id", "id"),
+        Index("ix_audit_log_actor_id", "actor", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    at: Mapped[Instant]
+    program_id: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))  # key:<id>, member:<id>, cli:<name>
+    acting_person: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(128))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+
+class InstanceSecretRow(Base):
+    """Secrets this installation made for itself (the member-token signing key, unless
+    ``LOYALTY_SECRET_KEY`` gives one), so that every worker process signs alike."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[Instant]

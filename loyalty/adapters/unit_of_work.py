@@ -6,6 +6,11 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from loyalty.adapters.access_repositories import (
+    AuditRepository,
+    KeyRepository,
+    SecretRepository,
+)
 from loyalty.adapters.db import SQLITE_BEGIN
 from loyalty.adapters.repositories import (
     IdempotencyRepository,
@@ -22,6 +27,9 @@ class SqlAlchemyUnitOfWork:
     purchases: PurchaseRepository
     ledger: LedgerRepository
     idempotency: IdempotencyRepository
+    keys: KeyRepository
+    secrets: SecretRepository
+    audit: AuditRepository
 
     def __init__(self, session_factory: sessionmaker[Session], *, read_only: bool = False) -> None:
         self.session_factory = session_factory
@@ -37,6 +45,9 @@ class SqlAlchemyUnitOfWork:
         self.purchases = PurchaseRepository(session)
         self.ledger = LedgerRepository(session)
         self.idempotency = IdempotencyRepository(session)
+        self.keys = KeyRepository(session)
+        self.secrets = SecretRepository(session)
+        self.audit = AuditRepository(session)
         return self
 
     def __exit__(

@@ -90,3 +90,22 @@ class CurrencyMismatch(InvalidRequest):
 class InvalidIdentity(InvalidRequest):
     code = "invalid-identity"
     title = "Invalid identity"
+
+
+class Unauthenticated(LoyaltyError):
+    """No credentials, or credentials that are not (or no longer) ours."""
+
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(LoyaltyError):
+    """Valid credentials whose scopes do not reach this route."""
+
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class KeyNotFound(NotFound):
+    code = "key-not-found"
+    title = "API key not found"

@@ -22,4 +22,6 @@ def bootstrap(
         new_uow=partial(SqlAlchemyUnitOfWork, sessions),
         clock=clock or SystemClock(),
         future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        secret_key=(settings.secret_key.get_secret_value().encode()
+                    if settings.secret_key else None),
     )

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from loyalty.domain.basket import PurchaseLine
 from loyalty.domain.members import Identity
+from loyalty.services.access import Actor, CreateKey, create_key
 from loyalty.services.context import Context
 from loyalty.services.members import EnrollMember, MemberRef, enroll_member
 from loyalty.services.programs import CreateProgram, create_program
@@ -19,14 +20,18 @@ DEMO_SETTINGS = {
 }
 
 
+DEMO_SCOPES = ("checkout", "agent", "supervisor", "marketer", "admin")
+
+
 @dataclass(frozen=True)
 class DemoLoaded:
     program_id: str
     members: tuple[tuple[str, str], ...]  # (member id, identity)
+    keys: tuple[tuple[str, str], ...]  # (scope, key): one demo key per scope
 
 
 def load_demo(ctx: Context, program_id: str = "demo") -> DemoLoaded | None:
-    """Create the demo program and two members if the database has no program yet."""
+    """Create the demo program, two members and a key per scope, if there is no program yet."""
     with ctx.uow(read_only=True) as uow:
         if uow.programs.list_ids():
             return None
@@ -62,4 +67,10 @@ def load_demo(ctx: Context, program_id: str = "demo") -> DemoLoaded | None:
             ),
         ),
     )
-    return DemoLoaded(program_id, ((ada.id, "card:12345678"), (grace.id, "phone:+33612345678")))
+    keys = tuple(
+        (scope, create_key(ctx, CreateKey(f"demo {scope} key", (scope,), program_id),
+                           Actor("cli:demo")).secret)
+        for scope in DEMO_SCOPES
+    )
+    return DemoLoaded(program_id, ((ada.id, "card:12345678"), (grace.id, "phone:+33612345678")),
+                      keys)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from loyalty.domain.audit import NewAuditRecord
 from loyalty.domain.errors import InvalidRequest, ProgramAlreadyExists
 from loyalty.domain.money import validate_currency
 from loyalty.domain.time import zone
@@ -27,7 +28,7 @@ class CreateProgram:
     settings: dict[str, Any]
 
 
-def create_program(ctx: Context, command: CreateProgram) -> Program:
+def create_program(ctx: Context, command: CreateProgram, actor: str = "cli") -> Program:
     if not _PROGRAM_ID.match(command.id):
         raise InvalidRequest(
             "a program id has 1 to 64 lower-case letters, digits, '-' or '_'", field="id"
@@ -50,7 +51,15 @@ def create_program(ctx: Context, command: CreateProgram) -> Program:
     with ctx.uow() as uow:
         if uow.programs.exists(program.id):
             raise ProgramAlreadyExists(f"program {program.id!r} already exists", field="id")
-        uow.programs.add(program, ctx.clock.now())
+        now = ctx.clock.now()
+        uow.programs.add(program, now)
+        uow.audit.append(NewAuditRecord(
+            actor=actor, action="program.created", target_type="program",
+            target_id=program.id, program_id=program.id,
+            after={"name": program.name, "currency": program.currency,
+                   "time_zone": program.time_zone,
+                   "settings": program.settings.model_dump(mode="json")},
+        ), now)
         uow.commit()
     return program
 

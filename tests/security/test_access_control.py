@@ -1,0 +1,281 @@
+"""Who may do what. Every route declares its scopes; every other caller is turned away and
+nothing is written. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.auth import PUBLIC_ENDPOINTS, declared_access
+from loyalty.adapters.orm import ApiKeyRow, Base
+from loyalty.domain.access import Scope
+from loyalty.services.access import Actor, CreateKey, create_key
+from tests.builders import a_member, a_program, earn
+
+KEY_SCOPES = ["checkout", "agent", "supervisor", "marketer", "admin"]
+
+
+def key(ctx, *scopes: str, program: str | None = "shop") -> str:  # noqa: ANN001
+    command = CreateKey("test key", scopes, program, all_programs=program is None)
+    return create_key(ctx, command, Actor("cli:tests")).secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def row_counts(ctx) -> dict[str, int]:  # noqa: ANN001
+    with ctx.uow(read_only=True) as uow:
+        return {
+            table.name: uow.session.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def purchase_body(member_id: str) -> dict[str, object]:
+    return {"member": {"id": member_id}, "external_id": "T-1",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "currency": "EUR", "lines": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}]}
+
+
+BODIES = {
+    "members.Members": {"identities": [{"kind": "card", "value": "99999"}]},
+    "purchases.Purchases": None,  # filled with the member's id
+    "points.Debits": {"points": 1, "external_id": "D-1"},
+    "access.Keys": {"name": "intruder", "scopes": ["admin"], "all_programs": True},
+}
+
+
+@pytest.fixture
+def world(ctx):  # noqa: ANN001, ANN201
+    """Program "shop" with Ada (who holds a member token) and Bob (with 100 points), program
+    "other", and one key per scope of "shop"."""
+    a_program(ctx)
+    a_program(ctx, "other")
+    ada, bob = a_member(ctx, "card:1111"), a_member(ctx, "card:2222")
+    earn(ctx, bob, 100)
+    keys = {scope: key(ctx, scope) for scope in KEY_SCOPES}
+    keys["admin of another program"] = key(ctx, "admin", program="other")
+    return {"ada": ada, "bob": bob, "keys": keys}
+
+
+def member_token(client, member_id: str, secret: str) -> str:  # noqa: ANN001
+    answer = client.post(f"/v1/programs/shop/members/{member_id}/tokens", headers=bearer(secret))
+    assert answer.status_code == 201, answer.json
+    assert answer.json["token"].startswith("lmt_")
+    return answer.json["token"]
+
+
+def protected_routes(app):  # noqa: ANN001, ANN201
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            access = declared_access(app, rule.endpoint, method)
+            if access is None or not access.public:
+                yield rule, method, access
+
+
+def test_every_route_declares_who_may_call_it(app):
+    undeclared = [f"{method} {rule.rule}" for rule in app.url_map.iter_rules()
+                  for method in rule.methods - {"HEAD", "OPTIONS"}
+                  if declared_access(app, rule.endpoint, method) is None]
+    assert undeclared == []
+    public = sorted(rule.rule for rule in app.url_map.iter_rules()
+                    if declared_access(app, rule.endpoint, "GET")
+                    and declared_access(app, rule.endpoint, "GET").public)
+    assert public == ["/docs", "/health", "/openapi.json", "/problems/<code>", "/redoc"]
+    assert PUBLIC_ENDPOINTS <= {rule.endpoint for rule in app.url_map.iter_rules()}
+
+
+def test_every_caller_a_route_does_not_accept_is_turned_away_and_nothing_is_written(
+        app, ctx, world):
+    anonymous = app.test_client()
+    token = member_token(anonymous, world["ada"].id, world["keys"]["checkout"])
+    callers = {"anonymous": None, **world["keys"], "member token of Ada": token}
+    checked = 0
+    for rule, method, access in protected_routes(app):
+        assert access is not None
+        url = (rule.rule.replace("<program>", "shop").replace("<member_id>", world["bob"].id)
+               .replace("<key_id>", "0123456789abcdef"))
+        body = BODIES.get(rule.endpoint)
+        if rule.endpoint == "purchases.Purchases":
+            body = purchase_body(world["bob"].id)
+        for caller, secret in callers.items():
+            scope = caller.split(" ")[0]
+            allowed = (
+                secret is not None and caller != "admin of another program"
+                and not caller.startswith("member token")
+                and (Scope(scope) in access.scopes or (scope == "admin" and access.scopes)))
+            if allowed:
+                continue
+            before = row_counts(ctx)
+            answer = anonymous.open(url, method=method, json=body,
+                                    headers=bearer(secret) if secret else {})
+            expected = {"anonymous": 401, "member token of Ada": 404 if access.for_members
+                        else 403, "admin of another program": 404 if "<program>" in rule.rule
+                        else 200}.get(caller, 403)
+            if expected == 200:
+                continue  # an admin of another program on a route of no program: its own data
+            assert answer.status_code == expected, (caller, method, rule.rule, answer.json)
+            assert answer.mimetype == "application/problem+json"
+            after = row_counts(ctx)
+            assert {t: n for t, n in after.items() if t != "instance_secrets"} == {
+                t: n for t, n in before.items() if t != "instance_secrets"}, (caller, rule.rule)
+            checked += 1
+    assert checked > 50
+
+
+def test_a_checkout_key_reaches_checkout_routes_but_not_the_ledger_or_keys(client, ctx, world):
+    checkout = bearer(world["keys"]["checkout"])
+    bob = world["bob"].id
+    assert client.get(f"/v1/programs/shop/members/{bob}/balance", headers=checkout).status_code \
+        == 200
+    assert client.post("/v1/programs/shop/purchases", json=purchase_body(bob),
+                       headers=checkout).status_code == 201
+    assert client.get(f"/v1/programs/shop/members/{bob}/ledger", headers=checkout).status_code \
+        == 403
+    assert client.get("/v1/keys", headers=checkout).status_code == 403
+    agent = bearer(world["keys"]["agent"])
+    assert client.get(f"/v1/programs/shop/members/{bob}/ledger", headers=agent).status_code == 200
+    assert client.post("/v1/programs/shop/purchases", json=purchase_body(bob),
+                       headers=agent).status_code == 403
+
+
+def test_a_member_token_reads_its_own_member_only(client, world):
+    token = member_token(client, world["ada"].id, world["keys"]["checkout"])
+    ada, bob = world["ada"].id, world["bob"].id
+    own = client.get(f"/v1/programs/shop/members/{ada}/balance", headers=bearer(token))
+    assert own.status_code == 200 and own.json["member_id"] == ada
+    assert client.get(f"/v1/programs/shop/members/{ada}/ledger",
+                      headers=bearer(token)).status_code == 200
+    other = client.get(f"/v1/programs/shop/members/{bob}/balance", headers=bearer(token))
+    missing = client.get("/v1/programs/shop/members/mem_doesnotexist/balance",
+                         headers=bearer(world["keys"]["admin"]))
+    assert other.status_code == missing.status_code == 404
+    # Nothing tells another member from no member: the answers differ only by the id asked for.
+    assert json.dumps(other.json).replace(bob, "X") == json.dumps(missing.json).replace(
+        "mem_doesnotexist", "X")
+    assert client.post("/v1/programs/shop/purchases", json=purchase_body(ada),
+                       headers=bearer(token)).status_code == 403
+
+
+def test_a_member_token_expires_and_cannot_be_forged(client, world):
+    with freeze_time(datetime.now(UTC)) as frozen:
+        token = member_token(client, world["ada"].id, world["keys"]["checkout"])
+        url = f"/v1/programs/shop/members/{world['ada'].id}/balance"
+        assert client.get(url, headers=bearer(token)).status_code == 200
+        frozen.tick(timedelta(seconds=901))
+        expired = client.get(url, headers=bearer(token))
+    assert expired.status_code == 401
+    assert expired.headers["WWW-Authenticate"].startswith("Bearer")
+    body, signature = token.split(".")
+    forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature
+    assert client.get(url, headers=bearer(forged)).status_code == 401
+
+
+def test_a_revoked_key_and_the_tokens_it_issued_stop_working(client, ctx, world):
+    checkout = world["keys"]["checkout"]
+    token = member_token(client, world["ada"].id, checkout)
+    key_id = checkout.split("_")[1]
+    revoked = client.post(f"/v1/keys/{key_id}/revoke")
+    assert revoked.status_code == 200 and revoked.json["revoked_at"] is not None
+    url = f"/v1/programs/shop/members/{world['ada'].id}/balance"
+    assert client.get(url, headers=bearer(checkout)).status_code == 401
+    assert client.get(url, headers=bearer(token)).status_code == 401
+
+
+def test_a_key_of_one_program_cannot_touch_another_programs_data(client, ctx, world):
+    other_admin = bearer(world["keys"]["admin of another program"])
+    bob = world["bob"].id
+    before = row_counts(ctx)
+    for answer in (
+        client.get(f"/v1/programs/shop/members/{bob}/balance", headers=other_admin),
+        client.post("/v1/programs/shop/purchases", json=purchase_body(bob), headers=other_admin),
+        client.post(f"/v1/programs/shop/members/{bob}/debits",
+                    json={"points": 10, "external_id": "X"}, headers=other_admin),
+    ):
+        assert answer.status_code == 404
+        assert answer.json["type"] == "/problems/program-not-found"
+    assert row_counts(ctx) == before
+    listed = client.get("/v1/keys", headers=other_admin).json["keys"]
+    assert {k["program_id"] for k in listed} == {"other"}
+
+
+def test_keys_are_shown_once_stored_as_a_hash_and_their_use_is_recorded(client, ctx):
+    a_program(ctx)
+    created = client.post("/v1/keys", json={"name": "tills", "scopes": ["checkout"],
+                                            "program_id": "shop"})
+    assert created.status_code == 201
+    secret = created.json["secret"]
+    assert re.fullmatch(r"lk_[0-9a-z]{16}_[0-9a-z]{32}", secret)
+    with ctx.uow(read_only=True) as uow:
+        row = uow.session.get(ApiKeyRow, created.json["key"]["key_id"])
+        assert secret not in json.dumps({c.name: str(getattr(row, c.name))
+                                         for c in ApiKeyRow.__table__.columns})
+        assert row.last_used_at is None
+    assert "secret" not in json.dumps(client.get("/v1/keys").json)
+    client.get("/v1/programs/shop/members?identity=card:1", headers=bearer(secret))
+    with ctx.uow(read_only=True) as uow:
+        assert uow.session.get(ApiKeyRow, created.json["key"]["key_id"]).last_used_at is not None
+
+
+def test_a_key_must_say_whether_it_belongs_to_one_program_or_all(client, ctx):
+    a_program(ctx)
+    answer = client.post("/v1/keys", json={"name": "vague", "scopes": ["admin"]})
+    assert answer.status_code == 422
+    assert answer.json["errors"][0]["field"] == "program_id"
+    assert client.post("/v1/keys", json={"name": "m", "scopes": ["member"],
+                                         "program_id": "shop"}).status_code == 422
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/members", {"identities": [{"kind": "card", "value": "5"}], "status": "frozen"}, "status"),
+    ("/members", {"identities": [{"kind": "card", "value": "5"}], "id": "mem_x"}, "id"),
+    ("/purchases", "purchase+points_earned", "points_earned"),
+    ("/members/{bob}/debits", {"points": 1, "external_id": "D", "balance": 10**6}, "balance"),
+])
+def test_a_body_cannot_set_what_it_does_not_own(client, ctx, world, path, body, field):
+    bob = world["bob"].id
+    if body == "purchase+points_earned":
+        body = {**purchase_body(bob), "points_earned": 10**6}
+    before = row_counts(ctx)
+    answer = client.post("/v1/programs/shop" + path.format(bob=bob), json=body)
+    assert answer.status_code == 422
+    assert field in [e["field"] for e in answer.json["errors"]]
+    assert row_counts(ctx) == before
+
+
+def test_a_body_over_the_size_limit_is_refused_with_413(settings, ctx, world):
+    app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), context=ctx)
+    client = app.test_client()
+    body = purchase_body(world["bob"].id)
+    body["promo_codes"] = ["X" * 60] * 50
+    answer = client.post("/v1/programs/shop/purchases", data=json.dumps(body),
+                         content_type="application/json", headers=bearer(world["keys"]["checkout"]))
+    assert answer.status_code == 413
+    assert answer.mimetype == "application/problem+json"
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(settings, ctx, world):
+    app = create_app(settings.model_copy(update={"rate_limit_per_minute": 3}), context=ctx)
+    client = app.test_client()
+    url = f"/v1/programs/shop/members/{world['bob'].id}/balance"
+    checkout, agent = bearer(world["keys"]["checkout"]), bearer(world["keys"]["agent"])
+    statuses = [client.get(url, headers=checkout).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.get(url, headers=checkout)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61
+    assert limited.json["type"] == "/problems/rate-limited"
+    assert client.get(url, headers=agent).status_code == 200  # each key has its own budget
+
+
+def test_member_ids_are_random_not_sequential(ctx):
+    a_program(ctx)
+    ids = [a_member(ctx).id for _ in range(20)]
+    assert all(re.fullmatch(r"mem_[0-9a-hjkmnp-tv-z]{26}", i) for i in ids)
+    assert len({i[4:8] for i in ids}) > 10  # no shared, counting prefix
