@@ -102,7 +102,11 @@ def flatten(messages: Any, prefix: str = "") -> list[dict[str, str]]:
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details, as every error answer of this API."""
+    """RFC 9457 problem details, as every error answer of this API. Problem types may add
+    extension members (e.g. ``available`` and ``required`` on ``insufficient-points``)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documented as additionalProperties: extension members
 
     type = ma.fields.String(metadata={"description": "Stable problem type, /problems/<code>"})
     title = ma.fields.String()
@@ -113,12 +117,33 @@ class ProblemSchema(ma.Schema):
         ma.fields.Dict(),
         metadata={"description": "Offending fields: {field, pointer, detail}"},
     )
+    available = ma.fields.Integer(metadata={"description": "insufficient-points: points held"})
+    required = ma.fields.Integer(metadata={"description": "insufficient-points: points asked"})
 
 
 class LoyaltyApi(Api):
     """flask-smorest's Api, answering every HTTP error as problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        """Document every error response as ``application/problem+json``, as it is sent."""
+        import http
+
+        from flask_smorest.utils import prepare_response
+
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                content_type = PROBLEM_JSON
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any error: problem details (RFC 9457)",
+                    "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         status = error.code or 500
