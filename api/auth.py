@@ -17,10 +17,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import TooManyRequests, UnsupportedMediaType
 
 from loyalty.domain.access import Principal, Scope
-from loyalty.domain.errors import Forbidden, MemberNotFound, ProgramNotFound, Unauthenticated
+from loyalty.domain.errors import (
+    Forbidden,
+    InvalidRequest,
+    MemberNotFound,
+    NotFound,
+    ProgramNotFound,
+    Unauthenticated,
+)
 from loyalty.services.access import authenticate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,14 +115,22 @@ def authorize() -> None:
         raise Forbidden("this route declares no access rule, so it is denied to everyone")
     if access.public:
         return
+    if request.method in ("POST", "PUT", "PATCH") and request.content_length \
+            and not request.is_json:
+        raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
+    acting_person = request.headers.get("X-Acting-Person")
+    if acting_person is not None and (not 1 <= len(acting_person) <= 200
+                                      or not acting_person.isprintable()):
+        raise InvalidRequest("X-Acting-Person is 1 to 200 printable characters",
+                             field="X-Acting-Person")
     header = request.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("send an API key or a member token: Authorization: Bearer <key>")
     context = current_app.extensions["loyalty"]
-    principal = authenticate(context, credential.strip(),
-                             acting_person=request.headers.get("X-Acting-Person"))
+    principal = authenticate(context, credential.strip(), acting_person=acting_person)
     path = request.view_args or {}
+    _refuse_control_characters(path)
     program = path.get("program")
     if program is not None and not principal.may_use(program):
         raise ProgramNotFound(f"there is no program {program!r}", program=program)
@@ -130,6 +145,18 @@ def authorize() -> None:
         raise Forbidden(f"this route needs one of the scopes: {accepted}")
     current_app.extensions["loyalty_rate_limiter"].check(principal.actor)
     g.principal = principal
+
+
+def _refuse_control_characters(path: dict[str, Any]) -> None:
+    """No id holds a control character: such a path names nothing (and a NUL cannot even be
+    sent to PostgreSQL)."""
+    for name, value in path.items():
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            if name == "program":
+                raise ProgramNotFound(f"there is no program {value!r}")
+            if name == "member_id":
+                raise MemberNotFound(f"there is no member {value!r} in this program")
+            raise NotFound(f"there is no {name.replace('_', ' ')} {value!r}")
 
 
 def current_principal() -> Principal:

@@ -82,7 +82,11 @@ def problem(
 
 
 def field_error(field: str, detail: str) -> dict[str, str]:
-    return {"field": field, "pointer": "#/" + field.replace(".", "/"), "detail": detail}
+    """One offending field: its dotted name and a JSON pointer (RFC 6901) into the body."""
+    parts = [part.replace("~", "~0").replace("/", "~1") for part in field.split(".")] \
+        if field else []
+    return {"field": field, "pointer": "#" + "".join(f"/{part}" for part in parts),
+            "detail": detail}
 
 
 def flatten(messages: Any, prefix: str = "") -> list[dict[str, str]]:

@@ -6,6 +6,8 @@ integer minor units here; a float is refused. Points are integers.
 
 from __future__ import annotations
 
+import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -21,13 +23,48 @@ from loyalty.services.purchases import DeclaredTotals
 DECIMAL_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$"
 
 
+# Largest amount, in minor units, that a line or a basket may reach (10 trillion euros): far
+# beyond any real basket, and far inside the 64-bit integers in which amounts are stored.
+MAX_MINOR_UNITS = 10**15
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 class Schema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
         ordered = True
 
 
-class Amount(fields.String):
+class Text(fields.String):
+    """A string without control characters (a NUL cannot be stored, the others are never
+    meant); tabs and line breaks are allowed in free text only."""
+
+    def __init__(self, *, free_text: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allowed = "\t\n\r" if free_text else ""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if any(unicodedata.category(c) == "Cc" and c not in self.allowed for c in text):
+            raise ma.ValidationError("control characters are not allowed")
+        return text
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 instant with an offset, between 1970 and 2200."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        instant = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            in_utc = instant.astimezone(UTC)
+        except OverflowError:
+            in_utc = None
+        if in_utc is None or not _EARLIEST <= in_utc < _LATEST:
+            raise ma.ValidationError("an instant between 1970 and 2200")
+        return in_utc
+
+
+class Amount(Text):
     """A money amount as a decimal string in the purchase's currency, e.g. ``"12.34"``."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -44,7 +81,7 @@ class Amount(fields.String):
         )
 
 
-class Slug(fields.String):
+class Slug(Text):
     def __init__(self, max_length: int = 64, **kwargs: Any) -> None:
         super().__init__(validate=validate.Length(1, max_length), **kwargs)
 
@@ -53,21 +90,25 @@ class Slug(fields.String):
 
 
 class IdentitySchema(Schema):
-    kind = fields.String(
+    kind = Text(
         required=True, validate=validate.OneOf(["customer_id", "card", "email", "phone"])
     )
-    value = fields.String(required=True, validate=validate.Length(1, 254))
+    value = Text(required=True, validate=validate.Length(1, 254))
 
 
-class ScalarAttribute(fields.Raw):
-    """A profile attribute value: a string, an integer, a boolean or null (never a float)."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if value is None or isinstance(value, bool | int):
-            return value
-        if isinstance(value, str) and len(value) <= 1000:
-            return value
-        raise ma.ValidationError("an attribute is a string, an integer, a boolean or null")
+def attribute_error(value: Any) -> str | None:
+    """Why ``value`` cannot be a profile attribute, or ``None`` if it can."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**63 else "an integer attribute fits in 64 bits"
+    if isinstance(value, str):
+        if len(value) > 1000:
+            return "a text attribute has at most 1000 characters"
+        if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in value):
+            return "control characters are not allowed"
+        return None
+    return "an attribute is a string, an integer, a boolean or null (never a float)"
 
 
 class EnrollSchema(Schema):
@@ -75,11 +116,20 @@ class EnrollSchema(Schema):
         fields.Nested(IdentitySchema), required=True, validate=validate.Length(1, 10)
     )
     attributes = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 64)),
-        values=ScalarAttribute(allow_none=True),
+        keys=Text(validate=validate.Length(1, 64)),
+        values=fields.Raw(allow_none=True),
         load_default=dict,
         validate=validate.Length(max=50),
     )
+
+    @ma.validates("attributes")
+    def scalar_attributes(self, attributes: dict[str, Any], **_: Any) -> None:
+        errors = {
+            key: [why] for key, value in attributes.items()
+            if (why := attribute_error(value)) is not None
+        }
+        if errors:
+            raise ma.ValidationError(errors)
 
     @ma.post_load
     def parse_identities(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -109,7 +159,7 @@ class MemberSchema(Schema):
 
 
 class IdentityQuerySchema(Schema):
-    identity = fields.String(
+    identity = Text(
         required=True,
         validate=validate.Length(3, 300),
         metadata={"example": "card:1234", "description": "kind:value"},
@@ -120,8 +170,8 @@ class IdentityQuerySchema(Schema):
 
 
 class MemberRefSchema(Schema):
-    id = fields.String(validate=validate.Length(1, 40))
-    identity = fields.String(validate=validate.Length(3, 300), metadata={"example": "card:1234"})
+    id = Text(validate=validate.Length(1, 40))
+    identity = Text(validate=validate.Length(3, 300), metadata={"example": "card:1234"})
 
     @ma.validates_schema
     def one_of(self, data: dict[str, Any], **_: Any) -> None:
@@ -140,13 +190,13 @@ class MemberRefSchema(Schema):
 
 class PurchaseLineSchema(Schema):
     sku = Slug(required=True)
-    category = fields.String(validate=validate.Length(1, 64), load_default=None)
+    category = Text(validate=validate.Length(1, 64), load_default=None)
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 100_000))
     unit_price = Amount(required=True)
     discount = Amount(load_default="0")
     tax = Amount(load_default="0")
     tags = fields.List(
-        fields.String(validate=validate.Length(1, 64)),
+        Text(validate=validate.Length(1, 64)),
         load_default=list,
         validate=validate.Length(max=20),
     )
@@ -160,31 +210,31 @@ class TotalsSchema(Schema):
 
 class PurchaseSchema(Schema):
     member = fields.Nested(MemberRefSchema, required=True)
-    external_id = fields.String(
+    external_id = Text(
         required=True,
         validate=validate.Length(1, 128),
         metadata={"description": "the checkout's own id of the sale"},
     )
-    source = fields.String(
+    source = Text(
         load_default="default",
         validate=validate.Length(1, 64),
         metadata={"description": "the system that numbers external_id"},
     )
-    occurred_at = fields.AwareDateTime(required=True)
-    channel = fields.String(
+    occurred_at = Instant(required=True)
+    channel = Text(
         load_default="pos",
         validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"),
         metadata={"example": "pos"},
     )
-    store = fields.String(load_default=None, validate=validate.Length(1, 64))
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+    store = Text(load_default=None, validate=validate.Length(1, 64))
+    currency = Text(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
     lines = fields.List(
         fields.Nested(PurchaseLineSchema), required=True, validate=validate.Length(1, 500)
     )
     shipping = Amount(load_default="0")
     totals = fields.Nested(TotalsSchema, load_default=dict)
     promo_codes = fields.List(
-        fields.String(validate=validate.Length(1, 64)),
+        Text(validate=validate.Length(1, 64)),
         load_default=list,
         validate=validate.Length(max=20),
     )
@@ -228,6 +278,12 @@ class PurchaseSchema(Schema):
             **{name: minor(value, ("totals", name)) for name, value in data["totals"].items()}
         )
         shipping = minor(data["shipping"], ("shipping",))
+        for index, line in enumerate(lines):
+            if line.quantity * line.unit_price > MAX_MINOR_UNITS:
+                errors.setdefault("lines", {}).setdefault(index, {})["unit_price"] = [
+                    "quantity x unit_price is larger than any amount this engine takes"]
+        if not errors and sum(line.amount for line in lines) + shipping > MAX_MINOR_UNITS:
+            errors["lines"] = ["the basket is larger than any amount this engine takes"]
         if errors:
             raise ma.ValidationError(errors)
         return {
@@ -273,12 +329,12 @@ class PurchaseRecordedSchema(Schema):
 
 class DebitSchema(Schema):
     points = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**12))
-    external_id = fields.String(
+    external_id = Text(
         required=True,
         validate=validate.Length(1, 128),
         metadata={"description": "the caller's own id of this debit"},
     )
-    reason = fields.String(load_default="points debit", validate=validate.Length(1, 500))
+    reason = Text(free_text=True, load_default="points debit", validate=validate.Length(1, 500))
 
 
 class LotTakenSchema(Schema):
@@ -322,7 +378,7 @@ class BalanceSchema(Schema):
 
 class LedgerQuerySchema(Schema):
     limit = fields.Integer(validate=validate.Range(min=1))
-    cursor = fields.String(validate=validate.Length(1, 100))
+    cursor = Text(validate=validate.Length(1, 100))
 
 
 class EntrySchema(Schema):
@@ -359,13 +415,13 @@ class ProgramSchema(Schema):
 
 
 class CreateKeySchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = Text(required=True, validate=validate.Length(1, 200))
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(
+        Text(validate=validate.OneOf(
             ["checkout", "agent", "supervisor", "marketer", "admin"])),
         required=True, validate=validate.Length(1, 6),
     )
-    program_id = fields.String(validate=validate.Length(1, 64), load_default=None)
+    program_id = Text(validate=validate.Length(1, 64), load_default=None)
     all_programs = fields.Boolean(load_default=False, metadata={
         "description": "true for a key of every program (program_id must then be absent)"})
 
@@ -396,14 +452,14 @@ class MemberTokenSchema(Schema):
 
 
 class AuditQuerySchema(Schema):
-    program = fields.String(validate=validate.Length(1, 64))
-    member = fields.String(validate=validate.Length(1, 40))
-    actor = fields.String(validate=validate.Length(1, 128),
+    program = Text(validate=validate.Length(1, 64))
+    member = Text(validate=validate.Length(1, 40))
+    actor = Text(validate=validate.Length(1, 128),
                           metadata={"example": "key:0123456789abcdef"})
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
+    since = Instant()
+    until = Instant()
     limit = fields.Integer(validate=validate.Range(min=1))
-    cursor = fields.String(validate=validate.Length(1, 100))
+    cursor = Text(validate=validate.Length(1, 100))
 
 
 class AuditRecordSchema(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -90,7 +91,7 @@ class MemberTokens(MethodView):
 @blp.route("/audit")
 class Audit(MethodView):
     @requires(Scope.ADMIN)
-    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.arguments(AuditQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, AuditPageSchema)
     def get(self, query: dict[str, Any]) -> Any:
         """Read the audit log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -43,7 +44,7 @@ class Members(MethodView):
         return created(outcome)
 
     @requires(Scope.CHECKOUT, Scope.AGENT)
-    @blp.arguments(IdentityQuerySchema, location="query")
+    @blp.arguments(IdentityQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, MemberSchema)
     def get(self, query: dict[str, str], program: str) -> Any:
         """Look a member up by identity

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -44,7 +45,7 @@ class Balance(MethodView):
 @blp.route("/ledger")
 class Ledger(MethodView):
     @requires(Scope.AGENT, Scope.MEMBER)
-    @blp.arguments(LedgerQuerySchema, location="query")
+    @blp.arguments(LedgerQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, LedgerPageSchema)
     def get(self, query: dict[str, Any], program: str, member_id: str) -> Any:
         """Page through the ledger

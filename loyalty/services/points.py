@@ -218,7 +218,8 @@ def encode_cursor(entry_id: int) -> str:
 def decode_cursor(cursor: str) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return int(text[1:]) if text.startswith("e") else None
+        entry_id = int(text[1:]) if text.startswith("e") else None
+        return entry_id if entry_id is not None and 0 < entry_id < 2**63 else None
     except (ValueError, UnicodeDecodeError):
         return None
 
