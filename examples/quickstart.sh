@@ -5,7 +5,10 @@ BASE=${LOYALTY_URL:-http://127.0.0.1:8000}
 API=$BASE/v1/programs/${PROGRAM:-demo}
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 RUN=$RANDOM$RANDOM  # fresh identities and ids on every run
-post() { curl -s -w '  [HTTP %{http_code}]\n' -X POST "$API$1" -H 'Content-Type: application/json' -d "$2"; }
+# shellcheck disable=SC1091
+source "${KEYS_FILE:-demo-keys.env}"  # written by `make run` (loyalty demo load)
+AUTH=(-H "Authorization: Bearer $CHECKOUT_KEY")
+post() { curl -s -w '  [HTTP %{http_code}]\n' -X POST "$API$1" "${AUTH[@]}" -H 'Content-Type: application/json' -d "$2"; }
 
 echo "== enroll"
 post /members "{\"identities\": [{\"kind\": \"card\", \"value\": \"4000 $RUN\"},
@@ -18,12 +21,14 @@ echo "== purchase"
 post /purchases "$PURCHASE"
 echo "== the same purchase again (a replay)"
 post /purchases "$PURCHASE"
-MEMBER=$(curl -s "$API/members?identity=email:lin$RUN@example.com" \
+MEMBER=$(curl -s "$API/members?identity=email:lin$RUN@example.com" "${AUTH[@]}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "== balance of $MEMBER"
-curl -s "$API/members/$MEMBER/balance"; echo
-echo "== ledger"
-curl -s "$API/members/$MEMBER/ledger?limit=20"; echo
+curl -s "$API/members/$MEMBER/balance" "${AUTH[@]}"; echo
+echo "== a member token, and the ledger read with it"
+TOKEN=$(curl -s -X POST "$API/members/$MEMBER/tokens" "${AUTH[@]}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+curl -s "$API/members/$MEMBER/ledger?limit=20" -H "Authorization: Bearer $TOKEN"; echo
 echo "== debit 20 points"
 post "/members/$MEMBER/debits" "{\"points\": 20, \"external_id\": \"REDEEM-$RUN\"}"
 echo "== debit 500 points (refused)"
