@@ -41,6 +41,8 @@ class Basket:
     channel: str = "pos"
     store: str | None = None
     promo_codes: tuple[str, ...] = field(default=())
+    paid_with_points: int = 0  # the part of the total paid by burning points
+    paid_with_gift_cards: int = 0
 
     @property
     def lines_total(self) -> int:
@@ -57,3 +59,12 @@ class Basket:
     @property
     def discount(self) -> int:
         return sum(line.discount for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something a member did that rules may reward: ``signup``, ``review``, ``birthday``..."""
+
+    type: str
+    occurred_at: datetime
+    properties: dict[str, object] = field(default_factory=dict)

@@ -7,6 +7,7 @@ The models forbid unknown keys, so a typo in a setting is an error rather than a
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -17,29 +18,71 @@ from loyalty.domain.money import RoundingMode
 
 def _no_float(value: Any) -> Any:
     if isinstance(value, float):
-        raise ValueError('write rates as decimal strings such as "1.5"; floats are never exact')
+        raise ValueError("write rates as decimal strings such as \"1.5\"; floats are never exact")
     return value
 
 
 ExactDecimal = Annotated[Decimal, BeforeValidator(_no_float)]
 
 
+class RoundingScope(StrEnum):
+    BASKET = "basket"  # add up each rule's exact points over the basket, round once
+    LINE = "line"  # round each line's points, then add them up
+
+
 class EarnSettings(BaseModel):
-    """The simple earn setting: points per whole currency unit of the earn base."""
+    """What the earn base is, and how points are rounded.
+
+    ``points_per_unit`` is the whole earn rule of a program that defines no ``rules``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     points_per_unit: ExactDecimal = Field(default=Decimal(1), ge=0, le=Decimal(10_000))
     rounding: RoundingMode = RoundingMode.FLOOR
+    rounding_scope: RoundingScope = RoundingScope.BASKET
     include_tax: bool = False
     include_shipping: bool = False
+    before_discounts: bool = False  # true: discounts do not reduce the base
+    excluded_skus: tuple[str, ...] = ()
+    excluded_categories: tuple[str, ...] = ()
+    include_points_paid: bool = False  # does the part paid with points earn?
+    include_gift_cards: bool = False  # does the part paid with gift cards earn?
 
 
-class ProgramSettings(BaseModel):
-    """Settings of one program, stored with it as JSON."""
+class NegativeBalancePolicy(StrEnum):
+    ALLOW = "allow"  # the balance goes negative; later earnings pay the debt first
+    CLAMP = "clamp"  # reverse what is there, record what could not be reversed
+    REFUSE = "refuse"  # refuse the return
+
+
+class ReturnSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    negative_balance: NegativeBalancePolicy = NegativeBalancePolicy.ALLOW
+    give_back_burned_points: bool = True
+
+
+class RedemptionSettings(BaseModel):
+    """Paying with points at the till: the value of a point and the bounds of a burn."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    point_value: ExactDecimal = Field(default=Decimal("0.01"), gt=0)  # currency units
+    minimum: int = Field(default=0, ge=0)
+    max_basket_share: ExactDecimal = Field(default=Decimal(1), gt=0, le=1)
+    step: int = Field(default=1, ge=1)
+
+
+class ProgramSettings(BaseModel):
+    """Settings of one program version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str | None = Field(default=None, description="must be the program's, if given")
+    time_zone: str | None = Field(default=None, description="must be the program's, if given")
     earn: EarnSettings = EarnSettings()
     pending: PendingPolicy = PendingPolicy()
     expiry: ExpiryPolicy = ExpiryPolicy()
+    returns: ReturnSettings = ReturnSettings()
+    redemption: RedemptionSettings = RedemptionSettings()

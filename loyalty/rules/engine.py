@@ -1,0 +1,547 @@
+"""Evaluating a program's earn rules: a pure function with an explanation.
+
+``CompiledProgram`` turns a ``ProgramDefinition`` into closures once (per program version; versions
+are immutable, so the compiled form is cached by the caller), then evaluates baskets and events
+against ``MemberFacts`` with no I/O. Every rule of the trigger is explained: whether it applied,
+on what base, at what rate, for how many points, and which limit cut it.
+
+Rules run in priority order (higher first; ties in document order). A ``multiplier`` multiplies
+what the rules applied before it earned. ``stop`` ends the evaluation when its rule applies;
+``exclusive`` does too and also takes back what earlier rules gave: its rule is then the only one.
+Rounding happens per rule, per basket (default) or per line, in the program's rounding mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from loyalty.domain.basket import Basket, Event, PurchaseLine
+from loyalty.domain.money import Money, RoundingMode, currency_exponent, format_minor
+from loyalty.domain.time import start_of_day, utc
+from loyalty.rules.definition import (
+    WEEKDAYS,
+    AllOf,
+    AnyOf,
+    Comparison,
+    FactScope,
+    FactType,
+    FixedPoints,
+    Multiplier,
+    NotOf,
+    Op,
+    PerCurrencyUnit,
+    Period,
+    PerUnit,
+    ProgramDefinition,
+    Rule,
+    Stacking,
+    fact_scope,
+    fact_type,
+)
+from loyalty.rules.settings import RoundingScope
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    """What the rules may know of the member, gathered by the caller before evaluating."""
+
+    tier: str | None = None
+    status: str = "active"
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    enrolled_at: datetime | None = None
+    purchases: int = 0  # purchases before this one
+    spend_last_days: Mapping[int, int] = field(default_factory=dict)  # days -> minor units
+    awarded: Mapping[tuple[str, Period], int] = field(default_factory=dict)  # this period
+    rules_ever: frozenset[str] = frozenset()  # rules that ever gave this member points
+    budget_left: Mapping[str, int] = field(default_factory=dict)  # rule id -> points left
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    rule_id: str
+    name: str
+    applied: bool
+    points: int
+    detail: str
+    base: str | None = None
+    rate: str | None = None
+    cut: str | None = None
+    qualifying: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        entry: dict[str, object] = {"rule": self.rule_id, "name": self.name,
+                                    "applied": self.applied, "points": self.points,
+                                    "text": self.detail}
+        for key in ("base", "rate", "cut"):
+            if getattr(self, key) is not None:
+                entry[key] = getattr(self, key)
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    points: int
+    earn_base: int  # minor units; 0 for events
+    version: int | None
+    results: tuple[RuleResult, ...]
+
+    @property
+    def applied(self) -> tuple[RuleResult, ...]:
+        return tuple(r for r in self.results if r.applied)
+
+    @property
+    def qualifying_points(self) -> int:
+        return sum(r.points for r in self.results if r.applied and r.qualifying)
+
+    def explanation(self) -> tuple[dict[str, object], ...]:
+        return tuple(result.as_dict() for result in self.results)
+
+
+class _Context:
+    """The facts of one evaluation; ``line`` is set while a line is being matched."""
+
+    __slots__ = ("basket", "event", "line", "local", "member", "occurred", "weekday")
+
+    def __init__(self, basket: Basket | None, event: Event | None, local: datetime,
+                 occurred: datetime, member: MemberFacts) -> None:
+        self.basket = basket
+        self.event = event
+        self.line: PurchaseLine | None = None
+        self.local = local
+        self.occurred = occurred
+        self.member = member
+        self.weekday = WEEKDAYS[local.weekday()]
+
+
+Predicate = Callable[[_Context], bool]
+
+
+class CompiledProgram:
+    def __init__(self, definition: ProgramDefinition, *, currency: str, time_zone: str,
+                 version: int | None = None) -> None:
+        self.definition = definition
+        self.currency = currency
+        self.tz = ZoneInfo(time_zone)
+        self.version = version
+        self.exponent = currency_exponent(currency)
+        self.unit = Decimal(10) ** self.exponent
+        earn = definition.settings.earn
+        self.rounding: RoundingMode = earn.rounding
+        self.per_line = earn.rounding_scope is RoundingScope.LINE
+        self.earn = earn
+        self.excluded_skus = frozenset(earn.excluded_skus)
+        self.excluded_categories = frozenset(earn.excluded_categories)
+        ordered = sorted(enumerate(definition.effective_rules()),
+                         key=lambda item: (-item[1].priority, item[0]))
+        self.rules = [_CompiledRule(rule, self) for _, rule in ordered]
+        self.by_trigger: dict[str, list[_CompiledRule]] = {}
+        for rule in self.rules:
+            self.by_trigger.setdefault(rule.rule.trigger, []).append(rule)
+
+    # -- what the caller must gather --------------------------------------------------------
+
+    def spend_windows(self) -> set[int]:
+        """The ``days`` of every ``member.spend_last_days`` condition."""
+        return {days for rule in self.rules for days in rule.spend_days}
+
+    def tracked_rules(self) -> list[Rule]:
+        """Rules whose limits need the member's (or everyone's) past awards."""
+        return [rule.rule for rule in self.rules if rule.rule.limits.tracked]
+
+    def needs_purchase_count(self) -> bool:
+        return any(rule.uses_purchases for rule in self.rules)
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def earn_base(self, basket: Basket) -> tuple[int, list[tuple[PurchaseLine, Decimal]]]:
+        """The basket's earn base in minor units, and each eligible line's share of it."""
+        lines: list[tuple[PurchaseLine, Decimal]] = []
+        total = 0
+        for line in basket.lines:
+            if line.sku in self.excluded_skus or line.category in self.excluded_categories:
+                continue
+            amount = line.quantity * line.unit_price if self.earn.before_discounts else line.amount
+            base = max(amount - (0 if self.earn.include_tax else line.tax), 0)
+            lines.append((line, Decimal(base)))
+            total += base
+        raw_total = total + (basket.shipping if self.earn.include_shipping else 0)
+        deduction = ((0 if self.earn.include_points_paid else basket.paid_with_points)
+                     + (0 if self.earn.include_gift_cards else basket.paid_with_gift_cards))
+        base_total = max(raw_total - deduction, 0)
+        if deduction and raw_total:
+            share = Decimal(base_total) / Decimal(raw_total)
+            lines = [(line, base * share) for line, base in lines]
+        return base_total, lines
+
+    def evaluate_purchase(self, basket: Basket, member: MemberFacts) -> Evaluation:
+        occurred = utc(basket.occurred_at)
+        context = _Context(basket, None, occurred.astimezone(self.tz), occurred, member)
+        base_total, lines = self.earn_base(basket)
+        shipping_base = Decimal(basket.shipping) if self.earn.include_shipping else _ZERO
+        if shipping_base and basket.paid_with_points + basket.paid_with_gift_cards:
+            raw = sum(b for _, b in lines) + shipping_base
+            shipping_base = shipping_base * Decimal(base_total) / raw if raw else _ZERO
+        return self._run(self.by_trigger.get("purchase", []), context,
+                         _Base(base_total, lines, shipping_base))
+
+    def evaluate_event(self, event: Event, member: MemberFacts) -> Evaluation:
+        occurred = utc(event.occurred_at)
+        context = _Context(None, event, occurred.astimezone(self.tz), occurred, member)
+        return self._run(self.by_trigger.get(event.type, []), context, _Base(0, [], _ZERO))
+
+    def _run(self, rules: list[_CompiledRule], context: _Context, base: _Base) -> Evaluation:
+        results: list[RuleResult] = []
+        earned = 0
+        ended_by: str | None = None
+        for rule in rules:
+            if ended_by is not None:
+                results.append(rule.skipped(f"not evaluated: rule {ended_by} applied first"))
+                continue
+            result = rule.evaluate(context, base, earned)
+            if result.applied and rule.rule.stacking is Stacking.EXCLUSIVE:
+                results = [
+                    r if not r.applied else RuleResult(
+                        r.rule_id, r.name, False, 0,
+                        f"{r.detail}; taken back: rule {rule.rule.id} is exclusive",
+                        r.base, r.rate, r.cut, r.qualifying)
+                    for r in results
+                ]
+                earned = 0
+            if result.applied:
+                earned += result.points
+                if rule.rule.stacking is not Stacking.STACK:
+                    ended_by = rule.rule.id
+            results.append(result)
+        return Evaluation(earned, base.total, self.version, tuple(results))
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    total: int
+    lines: list[tuple[PurchaseLine, Decimal]]
+    shipping: Decimal
+
+
+class _CompiledRule:
+    def __init__(self, rule: Rule, program: CompiledProgram) -> None:
+        self.rule = rule
+        self.program = program
+        self.spend_days: set[int] = set()
+        self.uses_purchases = False
+        self.line_scoped = False
+        self.predicate = self._compile(rule.conditions) if rule.conditions is not None else None
+        self.window = _window(rule, program.tz)
+        schedule = rule.schedule
+        self.weekdays = frozenset(schedule.weekdays) if schedule and schedule.weekdays else None
+        self.hours = ((_minutes(schedule.hours.from_), _minutes(schedule.hours.to))
+                      if schedule and schedule.hours else None)
+
+    def skipped(self, why: str) -> RuleResult:
+        return RuleResult(self.rule.id, self.rule.name, False, 0, why,
+                          qualifying=self.rule.qualifying)
+
+    # -- conditions -------------------------------------------------------------------------
+
+    def _compile(self, condition: Any) -> Predicate:
+        if isinstance(condition, AllOf):
+            parts = [self._compile(item) for item in condition.all]
+            return lambda ctx: all(part(ctx) for part in parts)
+        if isinstance(condition, AnyOf):
+            parts = [self._compile(item) for item in condition.any]
+            return lambda ctx: any(part(ctx) for part in parts)
+        if isinstance(condition, NotOf):
+            inner = self._compile(condition.not_)
+            return lambda ctx: not inner(ctx)
+        assert isinstance(condition, Comparison)
+        return self._comparison(condition)
+
+    def _comparison(self, comparison: Comparison) -> Predicate:
+        kind = fact_type(comparison.fact)
+        assert kind is not None
+        scope = fact_scope(comparison.fact)
+        if scope is FactScope.LINE:
+            self.line_scoped = True
+        if comparison.fact == "member.spend_last_days":
+            assert comparison.days is not None
+            self.spend_days.add(comparison.days)
+        if comparison.fact == "member.purchases":
+            self.uses_purchases = True
+        read = _reader(comparison.fact, comparison.days)
+        convert = self._converter(kind)
+        value = comparison.value
+        op = comparison.op
+        if op is Op.EXISTS:
+            wanted = bool(value)
+            return lambda ctx: (read(ctx) not in (None, "", ())) is wanted
+        if op in (Op.IN, Op.NOT_IN):
+            options = frozenset(convert(item) for item in value)
+            inside = op is Op.IN
+            return lambda ctx: (_normal(read(ctx)) in options) is inside
+        if op is Op.CONTAINS:
+            item = convert(value)
+            return lambda ctx: item in (read(ctx) or ())
+        if op is Op.CONTAINS_ANY:
+            items = frozenset(convert(item) for item in value)
+            return lambda ctx: not items.isdisjoint(read(ctx) or ())
+        if op is Op.BETWEEN:
+            low, high = convert(value[0]), convert(value[1])
+            return lambda ctx: _between(read(ctx), low, high)
+        target = convert(value)
+        compare = _COMPARE[op]
+        return lambda ctx: compare(_normal(read(ctx)), target)
+
+    def _converter(self, kind: FactType) -> Callable[[Any], Any]:
+        if kind is FactType.MONEY:
+            return lambda text: Money.parse(text, self.program.currency).minor
+        if kind is FactType.DATE:
+            return lambda text: text if isinstance(text, date) else date.fromisoformat(text)
+        return _normal
+
+    # -- one evaluation -----------------------------------------------------------------------
+
+    def evaluate(self, ctx: _Context, base: _Base, earned_before: int) -> RuleResult:
+        rule = self.rule
+        if self.window is not None:
+            start, end = self.window
+            if (start is not None and ctx.occurred < start) or (end is not None
+                                                               and ctx.occurred >= end):
+                return self.skipped("outside its validity window")
+        if self.weekdays is not None and ctx.weekday not in self.weekdays:
+            return self.skipped(f"not on its days ({', '.join(rule.schedule.weekdays)})")
+        if self.hours is not None and not _in_hours(ctx.local, *self.hours):
+            return self.skipped(
+                f"outside its hours ({rule.schedule.hours.from_}-{rule.schedule.hours.to})")
+        matching = base.lines
+        if self.predicate is not None:
+            if self.line_scoped:
+                matching = []
+                for entry in base.lines:
+                    ctx.line = entry[0]
+                    if self.predicate(ctx):
+                        matching.append(entry)
+                ctx.line = None
+                if not matching:
+                    return self.skipped("no line matches its conditions")
+            elif not self.predicate(ctx):
+                return self.skipped("its conditions are not met")
+        if rule.limits.once_per_member and rule.id in ctx.member.rules_ever:
+            return self.skipped("already given to this member once")
+        points, detail, base_text, rate = self._effect(matching, base, earned_before)
+        if points <= 0:
+            return self.skipped(f"{detail}: nothing to give")
+        points, cut = self._limit(points, ctx.member)
+        if points <= 0:
+            return RuleResult(rule.id, rule.name, False, 0, f"{detail}; {cut}", base_text, rate,
+                              cut, rule.qualifying)
+        return RuleResult(rule.id, rule.name, True, points, detail, base_text, rate, cut,
+                          rule.qualifying)
+
+    def _effect(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
+                earned_before: int) -> tuple[int, str, str | None, str | None]:
+        effect = self.rule.effect
+        program = self.program
+        rounding = program.rounding
+        if isinstance(effect, FixedPoints):
+            return effect.points, f"{effect.points} points", None, None
+        if isinstance(effect, Multiplier):
+            raw = Decimal(earned_before) * (effect.factor - 1)
+            points = rounding.round(raw)
+            return (points, f"x{_plain(effect.factor)} on the {earned_before} points of the "
+                    f"rules before it = +{points}", str(earned_before), _plain(effect.factor))
+        if isinstance(effect, PerUnit):
+            units = [line.quantity for line, _ in matching]
+            if program.per_line:
+                points = sum(rounding.round(effect.points * u) for u in units)
+            else:
+                points = rounding.round(effect.points * sum(units))
+            return (points, f"{_plain(effect.points)} point(s) x {sum(units)} unit(s) = {points}",
+                    str(sum(units)), _plain(effect.points))
+        assert isinstance(effect, PerCurrencyUnit)
+        rate = effect.points / program.unit
+        if effect.over == "earn_base":
+            amounts = [b for _, b in base.lines] + ([base.shipping] if base.shipping else [])
+            exact_base = Decimal(base.total)
+            what = "earn base"
+        else:
+            amounts = [b for _, b in matching]
+            exact_base = sum(amounts, _ZERO)
+            what = "matching lines"
+        if program.per_line:
+            points = sum(rounding.round(amount * rate) for amount in amounts)
+        else:
+            points = rounding.round(exact_base * rate)
+        base_text = format_minor(int(exact_base.to_integral_value()), program.currency)
+        detail = (f"{_plain(effect.points)} point(s) per {program.currency} on {base_text} "
+                  f"{program.currency} ({what}), rounded {rounding.value}"
+                  f"{' per line' if program.per_line else ''} = {points}")
+        return points, detail, base_text, _plain(effect.points)
+
+    def _limit(self, points: int, member: MemberFacts) -> tuple[int, str | None]:
+        limits = self.rule.limits
+        cut: list[str] = []
+        if limits.per_transaction is not None and points > limits.per_transaction:
+            points = limits.per_transaction
+            cut.append(f"capped at {limits.per_transaction} per transaction")
+        for cap in limits.per_member:
+            room = max(cap.points - member.awarded.get((self.rule.id, cap.period), 0), 0)
+            if points > room:
+                points = room
+                cut.append(f"capped at {cap.points} per member per {cap.period.value} "
+                           f"({room} left)")
+        if limits.budget is not None:
+            left = member.budget_left.get(self.rule.id, limits.budget)
+            if points > left:
+                points = max(left, 0)
+                cut.append(f"the rule's budget of {limits.budget} has {max(left, 0)} left")
+        return points, "; ".join(cut) or None
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _normal(value: Any) -> Any:
+    """Compare booleans, numbers and texts as the document writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _safe(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def guarded(left: Any, right: Any) -> bool:
+        try:
+            return left is not None and compare(left, right)
+        except TypeError:  # an attribute of another type than the rule expects
+            return False
+    return guarded
+
+
+_COMPARE = {
+    Op.EQ: lambda a, b: a == b,
+    Op.NE: lambda a, b: a != b,
+    Op.GT: _safe(lambda a, b: a > b),
+    Op.GTE: _safe(lambda a, b: a >= b),
+    Op.LT: _safe(lambda a, b: a < b),
+    Op.LTE: _safe(lambda a, b: a <= b),
+}
+
+
+def _between(value: Any, low: Any, high: Any) -> bool:
+    try:
+        return value is not None and low <= _normal(value) <= high
+    except TypeError:
+        return False
+
+
+def _reader(fact: str, days: int | None) -> Callable[[_Context], Any]:
+    """How to read ``fact`` from a context."""
+    if fact.startswith("member.attributes."):
+        name = fact.removeprefix("member.attributes.")
+        return lambda ctx: ctx.member.attributes.get(name)
+    if fact.startswith("event.properties."):
+        name = fact.removeprefix("event.properties.")
+        return lambda ctx: ctx.event.properties.get(name) if ctx.event else None
+    if fact == "member.spend_last_days":
+        return lambda ctx: ctx.member.spend_last_days.get(days or 0, 0)
+    return _READERS[fact]
+
+
+def _birth_month(ctx: _Context) -> int | None:
+    birth = ctx.member.attributes.get("birth_date")
+    try:
+        return date.fromisoformat(str(birth)).month if birth else None
+    except ValueError:
+        return None
+
+
+def _days_enrolled(ctx: _Context) -> int | None:
+    enrolled = ctx.member.enrolled_at
+    if enrolled is None:
+        return None
+    return (ctx.local.date() - enrolled.astimezone(ctx.local.tzinfo).date()).days
+
+
+_READERS: dict[str, Callable[[_Context], Any]] = {
+    "basket.total": lambda ctx: ctx.basket.total if ctx.basket else None,
+    "basket.lines": lambda ctx: len(ctx.basket.lines) if ctx.basket else None,
+    "basket.channel": lambda ctx: ctx.basket.channel if ctx.basket else None,
+    "basket.store": lambda ctx: ctx.basket.store if ctx.basket else None,
+    "basket.promo_codes": lambda ctx: ctx.basket.promo_codes if ctx.basket else (),
+    "line.sku": lambda ctx: ctx.line.sku if ctx.line else None,
+    "line.category": lambda ctx: ctx.line.category if ctx.line else None,
+    "line.tags": lambda ctx: ctx.line.tags if ctx.line else (),
+    "line.quantity": lambda ctx: ctx.line.quantity if ctx.line else None,
+    "line.amount": lambda ctx: ctx.line.amount if ctx.line else None,
+    "line.unit_price": lambda ctx: ctx.line.unit_price if ctx.line else None,
+    "time.weekday": lambda ctx: ctx.weekday,
+    "time.hour": lambda ctx: ctx.local.hour,
+    "time.date": lambda ctx: ctx.local.date(),
+    "time.month": lambda ctx: ctx.local.month,
+    "time.day": lambda ctx: ctx.local.day,
+    "member.tier": lambda ctx: ctx.member.tier,
+    "member.status": lambda ctx: ctx.member.status,
+    "member.days_since_enrollment": _days_enrolled,
+    "member.purchases": lambda ctx: ctx.member.purchases,
+    "member.birth_month": _birth_month,
+    "member.is_birthday_month": lambda ctx: "true" if _birth_month(ctx) == ctx.local.month
+    else "false",
+    "event.type": lambda ctx: ctx.event.type if ctx.event else None,
+}
+
+
+def _window(rule: Rule, tz: ZoneInfo) -> tuple[datetime | None, datetime | None] | None:
+    """The rule's validity window as UTC instants [start, end)."""
+    window = rule.window
+    if window is None:
+        return None
+
+    def instant(value: date | datetime | None, *, end: bool) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            local = value if value.tzinfo else value.replace(tzinfo=tz)
+            # an inclusive end instant: the window closes just after it
+            return utc(local) + (timedelta(microseconds=1) if end else timedelta(0))
+        return start_of_day(value + timedelta(days=1) if end else value, tz)
+
+    return instant(window.start, end=False), instant(window.end, end=True)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _in_hours(local: datetime, start: int, end: int) -> bool:
+    now = local.hour * 60 + local.minute
+    return start <= now < end if start <= end else (now >= start or now < end)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def period_bounds(period: Period, at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants [start, end) of the day, week (Mon-Sun), month or year holding ``at``
+    in the program's zone: the windows of per-member caps."""
+    day = utc(at).astimezone(tz).date()
+    if period is Period.DAY:
+        first, after = day, day + timedelta(days=1)
+    elif period is Period.WEEK:
+        first = day - timedelta(days=day.weekday())
+        after = first + timedelta(days=7)
+    elif period is Period.MONTH:
+        first = day.replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+    else:
+        first, after = date(day.year, 1, 1), date(day.year + 1, 1, 1)
+    return start_of_day(first, tz), start_of_day(after, tz)
+
+
+__all__ = ["CompiledProgram", "Evaluation", "MemberFacts", "RuleResult", "period_bounds"]
