@@ -79,8 +79,32 @@ class ProgramRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(64))
-    settings: Mapped[dict[str, Any]]
     created_at: Mapped[Instant]
+
+
+class ProgramVersionRow(Base):
+    """A published program definition: immutable. The version in force at an instant is the
+    highest one whose ``effective_from`` is not after it (version 1 has none: always)."""
+
+    __tablename__ = "program_versions"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]]
+    published_at: Mapped[Instant]
+    effective_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_by: Mapped[str] = mapped_column(String(128))
+
+
+class ProgramDraftRow(Base):
+    """The one draft of a program's next version, edited until it is published."""
+
+    __tablename__ = "program_drafts"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    document: Mapped[dict[str, Any]]
+    updated_at: Mapped[Instant]
+    updated_by: Mapped[str] = mapped_column(String(128))
 
 
 class MemberRow(Base):
@@ -150,6 +174,57 @@ class PurchaseRow(Base):
     earn_base: Mapped[MinorUnits]
     points_earned: Mapped[Points]
     lines: Mapped[list[Any]]
+    promo_codes: Mapped[list[Any] | None]
+    paid_with_points: Mapped[MinorUnits] = mapped_column(default=0, server_default="0")
+    paid_with_gift_cards: Mapped[MinorUnits] = mapped_column(default=0, server_default="0")
+
+
+class EventRow(Base):
+    """Something a member did that rules may reward (sign-up, review, birthday...)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        Index("ix_events_member_id_occurred_at", "member_id", "occurred_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[Instant]
+    recorded_at: Mapped[Instant]
+    properties: Mapped[dict[str, Any]]
+    points_earned: Mapped[Points]
+
+
+class RuleAwardRow(Base):
+    """Points a limited rule gave a member: what per-member caps and once-only rules count."""
+
+    __tablename__ = "rule_awards"
+    __table_args__ = (
+        Index("ix_rule_awards_member_id_rule_id_occurred_at", "member_id", "rule_id",
+              "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    points: Mapped[Points]
+    occurred_at: Mapped[Instant]
+    entry_id: Mapped[int] = mapped_column(SerialId, ForeignKey("ledger_entries.id"))
+
+
+class RuleBudgetRow(Base):
+    """What a rule with a total budget has given so far, across all members."""
+
+    __tablename__ = "rule_budgets"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spent: Mapped[Points] = mapped_column(default=0)
 
 
 class LotRow(Base):
@@ -205,7 +280,9 @@ class LedgerEntryRow(Base):
     lot_id: Mapped[int | None] = mapped_column(SerialId, ForeignKey("lots.id"))
     external_ref: Mapped[str | None] = mapped_column(String(128))
     rule_id: Mapped[str | None] = mapped_column(String(64))
-    rule_version: Mapped[int | None] = mapped_column(Integer)
+    rule_version: Mapped[int | None] = mapped_column(Integer)  # the program version
+    rules: Mapped[list[Any] | None]  # the ids of the rules that gave points
+    event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
     actor: Mapped[str | None] = mapped_column(String(128))
     explanation: Mapped[list[Any] | None]
 

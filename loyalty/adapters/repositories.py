@@ -7,15 +7,16 @@ of round trips (see ``../shared/PERF-NOTES.md``); administrative reads may use t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, literal, or_, select, update
+from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from loyalty.adapters.orm import (
+    EventRow,
     IdempotencyRecordRow,
     LedgerEntryRow,
     LotMovementRow,
@@ -23,10 +24,19 @@ from loyalty.adapters.orm import (
     MemberBalanceRow,
     MemberIdentityRow,
     MemberRow,
+    ProgramDraftRow,
     ProgramRow,
+    ProgramVersionRow,
     PurchaseRow,
+    RuleAwardRow,
+    RuleBudgetRow,
 )
-from loyalty.domain.errors import IdempotencyKeyReused, IdentityAlreadyUsed, ProgramNotFound
+from loyalty.domain.errors import (
+    IdempotencyKeyReused,
+    IdentityAlreadyUsed,
+    ProgramNotFound,
+    VersionNotFound,
+)
 from loyalty.domain.ledger import (
     Allocation,
     Balance,
@@ -38,8 +48,9 @@ from loyalty.domain.ledger import (
     NewEntry,
 )
 from loyalty.domain.members import Identity, IdentityKind, Member, MemberStatus
+from loyalty.rules.definition import load_definition
+from loyalty.rules.engine import CompiledProgram
 from loyalty.rules.program import Program
-from loyalty.rules.settings import ProgramSettings
 
 _BALANCE_COLUMNS = (
     MemberBalanceRow.available,
@@ -52,6 +63,20 @@ _BALANCE_COLUMNS = (
 )
 
 
+# Compiled programs by (program, version, publication instant): versions are immutable, so a
+# compiled version never goes stale; the instant tells apart a re-created program of the same id.
+_COMPILED: dict[tuple[str, int, datetime], CompiledProgram] = {}
+_COMPILED_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    published_at: datetime
+    effective_from: datetime | None
+    published_by: str
+
+
 class ProgramRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -60,32 +85,110 @@ class ProgramRepository:
         row = self.session.get(ProgramRow, program_id)
         if row is None:
             raise ProgramNotFound(f"there is no program {program_id!r}", program=program_id)
-        return Program(
-            id=row.id,
-            name=row.name,
-            currency=row.currency,
-            time_zone=row.time_zone,
-            settings=ProgramSettings.model_validate(row.settings),
-        )
+        return Program(id=row.id, name=row.name, currency=row.currency,
+                       time_zone=row.time_zone)
 
     def exists(self, program_id: str) -> bool:
         return self.session.get(ProgramRow, program_id) is not None
 
     def add(self, program: Program, created_at: datetime) -> None:
-        self.session.add(
-            ProgramRow(
-                id=program.id,
-                name=program.name,
-                currency=program.currency,
-                time_zone=program.time_zone,
-                settings=program.settings.model_dump(mode="json"),
-                created_at=created_at,
-            )
-        )
-        self.session.flush()
+        self.session.execute(insert(ProgramRow).values(
+            id=program.id, name=program.name, currency=program.currency,
+            time_zone=program.time_zone, created_at=created_at,
+        ))
 
     def list_ids(self) -> list[str]:
         return list(self.session.scalars(select(ProgramRow.id).order_by(ProgramRow.id)))
+
+    # -- versions ---------------------------------------------------------------------------
+
+    def add_version(self, program_id: str, document: dict[str, Any], *, at: datetime,
+                    effective_from: datetime | None, actor: str) -> int:
+        """Publish ``document`` as the next version; the program's row is locked meanwhile so
+        two publications cannot take the same number."""
+        self.session.execute(select(ProgramRow.id).where(ProgramRow.id == program_id)
+                             .with_for_update())
+        latest = self.session.scalar(select(func.max(ProgramVersionRow.version))
+                                     .where(ProgramVersionRow.program_id == program_id)) or 0
+        self.session.execute(insert(ProgramVersionRow).values(
+            program_id=program_id, version=latest + 1, document=document, published_at=at,
+            effective_from=effective_from, published_by=actor,
+        ))
+        return latest + 1
+
+    def version_in_force(self, program_id: str, at: datetime) -> tuple[int, datetime] | None:
+        row = self.session.execute(
+            select(ProgramVersionRow.version, ProgramVersionRow.published_at)
+            .where(ProgramVersionRow.program_id == program_id,
+                   or_(ProgramVersionRow.effective_from.is_(None),
+                       ProgramVersionRow.effective_from <= at))
+            .order_by(ProgramVersionRow.version.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def versions(self, program_id: str) -> list[VersionInfo]:
+        rows = self.session.execute(
+            select(ProgramVersionRow.version, ProgramVersionRow.published_at,
+                   ProgramVersionRow.effective_from, ProgramVersionRow.published_by)
+            .where(ProgramVersionRow.program_id == program_id)
+            .order_by(ProgramVersionRow.version)
+        ).all()
+        return [VersionInfo(*row) for row in rows]
+
+    def document(self, program_id: str, version: int) -> dict[str, Any] | None:
+        return self.session.scalar(
+            select(ProgramVersionRow.document).where(
+                ProgramVersionRow.program_id == program_id,
+                ProgramVersionRow.version == version)
+        )
+
+    def compiled(self, program: Program, version: int, published_at: datetime | None = None
+                 ) -> CompiledProgram:
+        """Version ``version`` of the program, compiled (from the cache when possible)."""
+        if published_at is None:
+            published_at = self.session.scalar(
+                select(ProgramVersionRow.published_at).where(
+                    ProgramVersionRow.program_id == program.id,
+                    ProgramVersionRow.version == version))
+            if published_at is None:
+                raise VersionNotFound(f"program {program.id!r} has no version {version}")
+        key = (program.id, version, published_at)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            document = self.document(program.id, version)
+            compiled = CompiledProgram(load_definition(document), currency=program.currency,
+                                       time_zone=program.time_zone, version=version)
+            if len(_COMPILED) >= _COMPILED_LIMIT:
+                _COMPILED.clear()
+            _COMPILED[key] = compiled
+        return compiled
+
+    def compiled_at(self, program: Program, at: datetime) -> CompiledProgram:
+        """The version in force at ``at``, compiled."""
+        found = self.version_in_force(program.id, at)
+        if found is None:
+            raise VersionNotFound(f"program {program.id!r} has no published version")
+        return self.compiled(program, *found)
+
+    # -- the draft --------------------------------------------------------------------------
+
+    def draft(self, program_id: str) -> ProgramDraftRow | None:
+        return self.session.get(ProgramDraftRow, program_id)
+
+    def save_draft(self, program_id: str, document: dict[str, Any], *, at: datetime,
+                   actor: str) -> None:
+        row = self.session.get(ProgramDraftRow, program_id)
+        if row is None:
+            self.session.add(ProgramDraftRow(program_id=program_id, document=document,
+                                             updated_at=at, updated_by=actor))
+        else:
+            row.document, row.updated_at, row.updated_by = document, at, actor
+        self.session.flush()
+
+    def delete_draft(self, program_id: str) -> None:
+        self.session.execute(delete(ProgramDraftRow).where(
+            ProgramDraftRow.program_id == program_id))
 
 
 class MemberRepository:
@@ -159,6 +262,15 @@ class MemberRepository:
             identities=tuple(Identity(IdentityKind(k), v) for k, v in identities),
             status_reason=row.status_reason,
         )
+
+    def facts_row(self, program_id: str, member_id: str
+                  ) -> tuple[MemberStatus, dict[str, Any], datetime] | None:
+        """Status, attributes and enrolment of a member: what rules may ask of its profile."""
+        row = self.session.execute(
+            select(MemberRow.status, MemberRow.attributes, MemberRow.enrolled_at).where(
+                MemberRow.id == member_id, MemberRow.program_id == program_id)
+        ).first()
+        return None if row is None else (MemberStatus(row[0]), dict(row[1] or {}), row[2])
 
     def status_of(self, program_id: str, member_id: str) -> MemberStatus | None:
         """The member's status alone: the posting path's one cheap read of the member."""
@@ -254,6 +366,8 @@ class LedgerRepository:
                 external_ref=entry.external_ref,
                 rule_id=entry.rule_id,
                 rule_version=entry.rule_version,
+                rules=list(entry.rules) if entry.rules is not None else None,
+                event_id=entry.event_id,
                 actor=entry.actor,
                 explanation=list(entry.explanation) if entry.explanation is not None else None,
             )
@@ -391,6 +505,8 @@ class LedgerRepository:
                 external_ref=row.external_ref,
                 rule_id=row.rule_id,
                 rule_version=row.rule_version,
+                rules=tuple(row.rules) if row.rules is not None else None,
+                event_id=row.event_id,
                 actor=row.actor,
                 explanation=tuple(row.explanation) if row.explanation is not None else None,
             )
@@ -565,4 +681,123 @@ class IdempotencyRepository:
                 IdempotencyRecordRow.key.in_(list(keys)),
             )
             .values(result=result)
+        )
+
+
+class RuleUsageRepository:
+    """What earn rules need to know of the past: purchases, spend, limited rules' awards."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def purchases_before(self, member_id: str, at: datetime) -> int:
+        return self.session.scalar(
+            select(func.count()).select_from(PurchaseRow)
+            .where(PurchaseRow.member_id == member_id, PurchaseRow.occurred_at < at)
+        ) or 0
+
+    def spend_between(self, member_id: str, start: datetime, end: datetime) -> int:
+        return self.session.scalar(
+            select(func.coalesce(func.sum(PurchaseRow.total), 0))
+            .where(PurchaseRow.member_id == member_id, PurchaseRow.occurred_at >= start,
+                   PurchaseRow.occurred_at < end)
+        ) or 0
+
+    def awarded_between(self, member_id: str, rule_id: str, start: datetime,
+                        end: datetime) -> int:
+        return self.session.scalar(
+            select(func.coalesce(func.sum(RuleAwardRow.points), 0))
+            .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id == rule_id,
+                   RuleAwardRow.occurred_at >= start, RuleAwardRow.occurred_at < end)
+        ) or 0
+
+    def rules_ever_awarded(self, member_id: str, rule_ids: Sequence[str]) -> set[str]:
+        if not rule_ids:
+            return set()
+        return set(self.session.scalars(
+            select(RuleAwardRow.rule_id).distinct()
+            .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id.in_(rule_ids))
+        ))
+
+    def lock_budget(self, program_id: str, rule_id: str) -> int:
+        """Points the rule has given so far, its row locked until commit (PostgreSQL; SQLite
+        already holds the write lock)."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self.session.execute(
+            dialect_insert(RuleBudgetRow).values(program_id=program_id, rule_id=rule_id,
+                                                 spent=0).on_conflict_do_nothing()
+        )
+        return self.session.execute(
+            select(RuleBudgetRow.spent).where(RuleBudgetRow.program_id == program_id,
+                                              RuleBudgetRow.rule_id == rule_id)
+            .with_for_update()
+        ).scalar_one()
+
+    def budget_spent(self, program_id: str, rule_id: str) -> int:
+        return self.session.scalar(
+            select(RuleBudgetRow.spent).where(RuleBudgetRow.program_id == program_id,
+                                              RuleBudgetRow.rule_id == rule_id)
+        ) or 0
+
+    def spend_budget(self, program_id: str, rule_id: str, points: int) -> None:
+        self.session.execute(
+            update(RuleBudgetRow)
+            .where(RuleBudgetRow.program_id == program_id, RuleBudgetRow.rule_id == rule_id)
+            .values(spent=RuleBudgetRow.spent + points)
+        )
+
+    def record_awards(self, program_id: str, member_id: str, entry_id: int,
+                      occurred_at: datetime, awards: Sequence[tuple[str, int]]) -> None:
+        if awards:
+            self.session.execute(insert(RuleAwardRow), [
+                {"program_id": program_id, "member_id": member_id, "rule_id": rule_id,
+                 "points": points, "occurred_at": occurred_at, "entry_id": entry_id}
+                for rule_id, points in awards
+            ])
+
+
+class EventRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, **values: Any) -> None:
+        self.session.execute(insert(EventRow).values(**values))
+
+    def birthdays(self, program_id: str, month: int, day: int, *, after: str | None,
+                  limit: int) -> list[str]:
+        """Active members of the program born on ``month``/``day`` (a page, by member id)."""
+        query = (select(MemberRow.id, MemberRow.attributes)
+                 .where(MemberRow.program_id == program_id, MemberRow.status == "active")
+                 .order_by(MemberRow.id).limit(limit * 20))
+        found: list[str] = []
+        while True:
+            page = self.session.execute(
+                query.where(MemberRow.id > after) if after else query).all()
+            for member_id, attributes in page:
+                born = str((attributes or {}).get("birth_date") or "")
+                if born[5:7] == f"{month:02d}" and born[8:10] == f"{day:02d}":
+                    found.append(member_id)
+            if len(found) >= limit or len(page) < limit * 20:
+                return found
+            after = page[-1][0]
+
+
+class PurchaseHistoryRepository:
+    """Recorded purchases, read back as baskets: for back-testing a draft program."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def between(self, program_id: str, since: datetime, until: datetime) -> Iterable[Any]:
+        return self.session.execute(
+            select(PurchaseRow.id, PurchaseRow.member_id, PurchaseRow.occurred_at,
+                   PurchaseRow.currency, PurchaseRow.lines, PurchaseRow.shipping,
+                   PurchaseRow.channel, PurchaseRow.store, PurchaseRow.promo_codes,
+                   PurchaseRow.paid_with_points, PurchaseRow.paid_with_gift_cards,
+                   PurchaseRow.points_earned)
+            .where(PurchaseRow.program_id == program_id, PurchaseRow.occurred_at >= since,
+                   PurchaseRow.occurred_at < until)
+            .order_by(PurchaseRow.occurred_at, PurchaseRow.id)
+            .execution_options(yield_per=1000)
         )

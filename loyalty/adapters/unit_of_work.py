@@ -13,11 +13,14 @@ from loyalty.adapters.access_repositories import (
 )
 from loyalty.adapters.db import SQLITE_BEGIN
 from loyalty.adapters.repositories import (
+    EventRepository,
     IdempotencyRepository,
     LedgerRepository,
     MemberRepository,
     ProgramRepository,
+    PurchaseHistoryRepository,
     PurchaseRepository,
+    RuleUsageRepository,
 )
 
 
@@ -27,6 +30,9 @@ class SqlAlchemyUnitOfWork:
     purchases: PurchaseRepository
     ledger: LedgerRepository
     idempotency: IdempotencyRepository
+    usage: RuleUsageRepository
+    events: EventRepository
+    history: PurchaseHistoryRepository
     keys: KeyRepository
     secrets: SecretRepository
     audit: AuditRepository
@@ -45,6 +51,9 @@ class SqlAlchemyUnitOfWork:
         self.purchases = PurchaseRepository(session)
         self.ledger = LedgerRepository(session)
         self.idempotency = IdempotencyRepository(session)
+        self.usage = RuleUsageRepository(session)
+        self.events = EventRepository(session)
+        self.history = PurchaseHistoryRepository(session)
         self.keys = KeyRepository(session)
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)

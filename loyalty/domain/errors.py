@@ -38,6 +38,18 @@ class MemberNotFound(NotFound):
     title = "Member not found"
 
 
+class VersionNotFound(NotFound):
+    code = "version-not-found"
+    title = "Program version not found"
+
+
+class InvalidDefinition(LoyaltyError):
+    """A program definition with mistakes; ``problems`` lists each with its path."""
+
+    code = "invalid-definition"
+    title = "Invalid program definition"
+
+
 class Conflict(LoyaltyError):
     code = "conflict"
     title = "Conflict"

@@ -215,6 +215,8 @@ class NewEntry:
     external_ref: str | None = None
     rule_id: str | None = None
     rule_version: int | None = None
+    rules: tuple[str, ...] | None = None
+    event_id: str | None = None
     actor: str | None = None
     explanation: tuple[dict[str, object], ...] | None = None
 
@@ -239,5 +241,7 @@ class Entry:
     external_ref: str | None
     rule_id: str | None
     rule_version: int | None
+    rules: tuple[str, ...] | None
+    event_id: str | None
     actor: str | None
     explanation: tuple[dict[str, object], ...] | None

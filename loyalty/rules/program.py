@@ -1,4 +1,7 @@
-"""A program as the use cases see it: identity, currency, time zone and its parsed settings."""
+"""A program as the use cases see it: identity, currency and time zone.
+
+What it earns and how is its definition, published as numbered versions (``rules.definition``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.time import zone
-from loyalty.rules.settings import ProgramSettings
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,6 @@ class Program:
     name: str
     currency: str
     time_zone: str
-    settings: ProgramSettings
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -11,12 +11,11 @@ from datetime import datetime
 
 from loyalty.domain.basket import Basket, PurchaseLine
 from loyalty.domain.errors import CurrencyMismatch, InvalidRequest, MemberNotActive, MemberNotFound
-from loyalty.domain.ledger import BalanceChange, EntryKind, LotStatus, NewEntry
 from loyalty.domain.members import MemberStatus, new_id
 from loyalty.domain.money import format_minor
 from loyalty.domain.time import utc
-from loyalty.rules.earning import calculator_for
 from loyalty.services.context import Context
+from loyalty.services.earning import member_facts, write_earn
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
@@ -52,6 +51,7 @@ class RecordPurchase:
     shipping: int = 0
     totals: DeclaredTotals = DeclaredTotals()
     promo_codes: tuple[str, ...] = ()
+    paid_with_gift_cards: int = 0
     request_key: IdempotencyKey | None = None
 
 
@@ -76,6 +76,7 @@ class PurchaseRecorded:
     points_pending: int
     available_at: datetime | None
     expires_at: datetime | None
+    program_version: int | None
     explanation: tuple[dict[str, object], ...]
     balance: BalanceSnapshot
 
@@ -93,6 +94,7 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
         channel=command.channel,
         store=command.store,
         promo_codes=command.promo_codes,
+        paid_with_gift_cards=command.paid_with_gift_cards,
     )
     _check_totals(basket, command.totals)
     natural = (
@@ -112,15 +114,18 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
                 field="currency",
             )
         member_id = resolve_member_id(uow, program.id, command.member)
-        status = uow.members.status_of(program.id, member_id)
-        if status is None:
+        profile = uow.members.facts_row(program.id, member_id)
+        if profile is None:
             raise MemberNotFound(
                 f"there is no member {member_id!r} in this program", field="member"
             )
+        status, attributes, enrolled_at = profile
         if status is MemberStatus.CLOSED:
             raise MemberNotActive("a closed member no longer earns points", status=status.value)
-
-        earned = calculator_for(program.settings).evaluate(basket)
+        compiled = uow.programs.compiled_at(program, command.occurred_at)
+        facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
+                             status=status.value, attributes=attributes, enrolled_at=enrolled_at)
+        evaluation = compiled.evaluate_purchase(basket, facts)
         purchase_id = new_id("pur")
         uow.purchases.add(
             id=purchase_id,
@@ -137,58 +142,16 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             tax=basket.tax,
             discount=basket.discount,
             shipping=basket.shipping,
-            earn_base=earned.earn_base,
-            points_earned=earned.points,
+            earn_base=evaluation.earn_base,
+            points_earned=evaluation.points,
             lines=[_line_json(line) for line in basket.lines],
+            promo_codes=list(basket.promo_codes),
+            paid_with_gift_cards=basket.paid_with_gift_cards,
         )
-        settings = program.settings
-        available_at = settings.pending.available_at(command.occurred_at)
-        if available_at is not None and available_at <= now:
-            available_at = None  # a late-posted purchase whose return window already closed
-        expires_at = settings.expiry.expires_at(command.occurred_at, program.tz)
-        explanation = tuple(line.as_dict() for line in earned.explanation)
-        if earned.points > 0:
-            pending = available_at is not None
-            lot_id = uow.ledger.add_lot(
-                program_id=program.id,
-                member_id=member_id,
-                purchase_id=purchase_id,
-                points=earned.points,
-                status=LotStatus.PENDING if pending else LotStatus.AVAILABLE,
-                earned_at=command.occurred_at,
-                available_at=available_at,
-                expires_at=expires_at,
-            )
-            uow.ledger.append(
-                program.id,
-                member_id,
-                NewEntry(
-                    kind=EntryKind.PENDING_EARN if pending else EntryKind.EARN,
-                    points=earned.points,
-                    available_delta=0 if pending else earned.points,
-                    pending_delta=earned.points if pending else 0,
-                    occurred_at=command.occurred_at,
-                    reason=f"purchase {command.external_id}",
-                    purchase_id=purchase_id,
-                    lot_id=lot_id,
-                    rule_id=earned.rule_id,
-                    rule_version=earned.rule_version,
-                    explanation=explanation,
-                ),
-                now,
-            )
-            balance = uow.ledger.apply(
-                member_id,
-                BalanceChange(
-                    available=0 if pending else earned.points,
-                    pending=earned.points if pending else 0,
-                    lifetime_earned=earned.points,
-                ),
-                now,
-            )
-        else:
-            pending = False
-            balance = uow.ledger.balance(member_id)
+        earned = write_earn(uow, program, compiled, member_id, evaluation,
+                            occurred_at=command.occurred_at, now=now,
+                            reason=f"purchase {command.external_id}", purchase_id=purchase_id)
+        pending = earned.pending
         result = PurchaseRecorded(
             purchase_id=purchase_id,
             member_id=member_id,
@@ -197,14 +160,15 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             occurred_at=command.occurred_at,
             currency=command.currency,
             total=format_minor(basket.total, basket.currency),
-            earn_base=format_minor(earned.earn_base, basket.currency),
-            points_earned=earned.points,
-            points_available=0 if pending else earned.points,
-            points_pending=earned.points if pending else 0,
-            available_at=available_at if earned.points > 0 else None,
-            expires_at=expires_at if earned.points > 0 else None,
-            explanation=explanation,
-            balance=BalanceSnapshot(balance.available, balance.pending),
+            earn_base=format_minor(evaluation.earn_base, basket.currency),
+            points_earned=evaluation.points,
+            points_available=0 if pending else evaluation.points,
+            points_pending=evaluation.points if pending else 0,
+            available_at=earned.available_at,
+            expires_at=earned.expires_at,
+            program_version=compiled.version,
+            explanation=evaluation.explanation(),
+            balance=BalanceSnapshot(earned.balance.available, earned.balance.pending),
         )
         uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
         uow.commit()
@@ -231,6 +195,9 @@ def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:
             )
         if line.tax > line.amount:
             raise InvalidRequest("a line's tax exceeds its amount", field=f"lines.{index}.tax")
+    if basket.paid_with_gift_cards > basket.total:
+        raise InvalidRequest("more was paid with gift cards than the basket costs",
+                             field="payments.gift_cards")
 
 
 def _line_json(line: PurchaseLine) -> dict[str, object]:

@@ -33,7 +33,7 @@ def test_a_purchase_earns_points_on_its_net_amount_and_explains_them(client, ada
     assert recorded["points_earned"] == 45  # floor(45.98)
     assert (recorded["points_available"], recorded["points_pending"]) == (45, 0)
     assert recorded["balance"] == {"available": 45, "pending": 0}
-    assert "45.98 rounded floor = 45" in recorded["explanation"][-1]["text"]
+    assert "on 45.98 EUR (earn base), rounded floor = 45" in recorded["explanation"][-1]["text"]
     assert sum(line["points"] for line in recorded["explanation"]) == 45
     assert table_counts(ctx)["purchases"] == 1
 

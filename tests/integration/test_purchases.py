@@ -38,7 +38,7 @@ def test_a_purchase_earns_points_on_its_net_amount_and_explains_them(ctx):
     assert outcome.result.earn_base == "45.98"
     assert outcome.result.total == "54.98"
     assert outcome.result.balance.available == 45
-    assert "45.98 rounded floor = 45" in outcome.result.explanation[-1]["text"]
+    assert "on 45.98 EUR (earn base), rounded floor = 45" in outcome.result.explanation[-1]["text"]
     assert verify_ledger(ctx).ok
 
 

@@ -1,0 +1,116 @@
+"""Earning points: gathering what the rules need, and writing what they gave.
+
+The rules themselves are a pure evaluation (``rules.engine``); this module is the I/O around it,
+within the caller's transaction: the member's facts before, and after, the lot, the ledger entry
+(with the program version, the rules that applied and the explanation), the summary row, and
+the bookkeeping of limited rules (per-member awards, total budgets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty.domain.ledger import Balance, BalanceChange, EntryKind, LotStatus, NewEntry
+from loyalty.rules.engine import CompiledProgram, Evaluation, MemberFacts, period_bounds
+from loyalty.rules.program import Program
+
+
+def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
+                 at: datetime, *, status: str, attributes: dict[str, Any],
+                 enrolled_at: datetime | None, for_update: bool = True) -> MemberFacts:
+    """The facts the program's rules ask about, and only those (each costs a query).
+
+    With ``for_update`` (the write path), the budgets of budgeted rules are locked until commit,
+    so that two purchases cannot both spend the last of a budget."""
+    tracked = compiled.tracked_rules()
+    awarded = {}
+    for rule in tracked:
+        for cap in rule.limits.per_member:
+            start, end = period_bounds(cap.period, at, program.tz)
+            awarded[(rule.id, cap.period)] = uow.usage.awarded_between(member_id, rule.id,
+                                                                      start, end)
+    once = [rule.id for rule in tracked if rule.limits.once_per_member]
+    spent = uow.usage.lock_budget if for_update else uow.usage.budget_spent
+    budget_left = {
+        rule.id: rule.limits.budget - spent(program.id, rule.id)
+        for rule in tracked if rule.limits.budget is not None
+    }
+    return MemberFacts(
+        status=status,
+        attributes=attributes,
+        enrolled_at=enrolled_at,
+        purchases=(uow.usage.purchases_before(member_id, at)
+                   if compiled.needs_purchase_count() else 0),
+        spend_last_days={days: uow.usage.spend_between(member_id, at - timedelta(days=days), at)
+                         for days in compiled.spend_windows()},
+        awarded=awarded,
+        rules_ever=frozenset(uow.usage.rules_ever_awarded(member_id, once)),
+        budget_left=budget_left,
+    )
+
+
+@dataclass(frozen=True)
+class Earned:
+    balance: Balance
+    pending: bool
+    available_at: datetime | None
+    expires_at: datetime | None
+    entry_id: int | None
+
+
+def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
+               evaluation: Evaluation, *, occurred_at: datetime, now: datetime, reason: str,
+               purchase_id: str | None = None, event_id: str | None = None,
+               may_wait: bool = True) -> Earned:
+    """Append the earn (pending during a return window when ``may_wait``), its lot, the
+    summary change and the limited rules' bookkeeping."""
+    settings = compiled.definition.settings
+    available_at = settings.pending.available_at(occurred_at) if may_wait else None
+    if available_at is not None and available_at <= now:
+        available_at = None  # posted after its return window closed
+    expires_at = settings.expiry.expires_at(occurred_at, program.tz)
+    points = evaluation.points
+    if points <= 0:
+        return Earned(uow.ledger.balance(member_id), False, None, None, None)
+    pending = available_at is not None
+    lot_id = uow.ledger.add_lot(
+        program_id=program.id, member_id=member_id, purchase_id=purchase_id, points=points,
+        status=LotStatus.PENDING if pending else LotStatus.AVAILABLE, earned_at=occurred_at,
+        available_at=available_at, expires_at=expires_at,
+    )
+    applied = evaluation.applied
+    entry_id = uow.ledger.append(
+        program.id,
+        member_id,
+        NewEntry(
+            kind=EntryKind.PENDING_EARN if pending else EntryKind.EARN,
+            points=points,
+            available_delta=0 if pending else points,
+            pending_delta=points if pending else 0,
+            occurred_at=occurred_at,
+            reason=reason,
+            purchase_id=purchase_id,
+            event_id=event_id,
+            lot_id=lot_id,
+            rule_id=applied[0].rule_id if len(applied) == 1 else None,
+            rule_version=evaluation.version,
+            rules=tuple(result.rule_id for result in applied),
+            explanation=evaluation.explanation(),
+        ),
+        now,
+    )
+    balance = uow.ledger.apply(
+        member_id,
+        BalanceChange(available=0 if pending else points, pending=points if pending else 0,
+                      lifetime_earned=points),
+        now,
+    )
+    limited = {rule.id: rule for rule in compiled.tracked_rules()}
+    awards = [(r.rule_id, r.points) for r in applied if r.rule_id in limited]
+    uow.usage.record_awards(program.id, member_id, entry_id, occurred_at, awards)
+    for rule_id, awarded in awards:
+        if limited[rule_id].limits.budget is not None:
+            uow.usage.spend_budget(program.id, rule_id, awarded)
+    return Earned(balance, pending, available_at, expires_at, entry_id)
