@@ -50,9 +50,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.extensions["loyalty_api"] = api
     register_error_handlers(app)
 
-    from api.views import access, members, points, purchases
+    from api.views import access, members, points, purchases, rules
 
-    for blueprint in (members.blp, purchases.blp, points.blp, access.blp):
+    for blueprint in (members.blp, purchases.blp, points.blp, rules.blp, access.blp):
         api.register_blueprint(blueprint)
 
     @app.get("/health")

@@ -208,6 +208,10 @@ class TotalsSchema(Schema):
     discount = Amount()
 
 
+class PaymentsSchema(Schema):
+    gift_cards = Amount(metadata={"description": "the part of the total paid with gift cards"})
+
+
 class PurchaseSchema(Schema):
     member = fields.Nested(MemberRefSchema, required=True)
     external_id = Text(
@@ -238,6 +242,7 @@ class PurchaseSchema(Schema):
         load_default=list,
         validate=validate.Length(max=20),
     )
+    payments = fields.Nested(PaymentsSchema, load_default=dict)
 
     @ma.post_load
     def to_minor_units(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -278,6 +283,7 @@ class PurchaseSchema(Schema):
             **{name: minor(value, ("totals", name)) for name, value in data["totals"].items()}
         )
         shipping = minor(data["shipping"], ("shipping",))
+        gift_cards = minor(data["payments"].get("gift_cards", "0"), ("payments", "gift_cards"))
         for index, line in enumerate(lines):
             if line.quantity * line.unit_price > MAX_MINOR_UNITS:
                 errors.setdefault("lines", {}).setdefault(index, {})["unit_price"] = [
@@ -286,19 +292,28 @@ class PurchaseSchema(Schema):
             errors["lines"] = ["the basket is larger than any amount this engine takes"]
         if errors:
             raise ma.ValidationError(errors)
+        data = {key: value for key, value in data.items() if key != "payments"}
         return {
             **data,
             "lines": lines,
             "totals": totals,
             "shipping": shipping,
             "promo_codes": tuple(data["promo_codes"]),
+            "paid_with_gift_cards": gift_cards,
         }
 
 
 class ExplanationSchema(Schema):
+    """One rule of the program, and what it did: the ``why`` behind every point."""
+
     rule = fields.String()
-    text = fields.String()
+    name = fields.String()
+    applied = fields.Boolean()
     points = fields.Integer()
+    text = fields.String()
+    base = fields.String(metadata={"description": "the amount or points the rule worked on"})
+    rate = fields.String()
+    cut = fields.String(metadata={"description": "the limits that cut the rule's points"})
 
 
 class BalanceSnapshotSchema(Schema):
@@ -320,6 +335,7 @@ class PurchaseRecordedSchema(Schema):
     points_pending = fields.Integer(metadata={"description": "of points_earned, pending"})
     available_at = fields.AwareDateTime(allow_none=True)
     expires_at = fields.AwareDateTime(allow_none=True)
+    program_version = fields.Integer(allow_none=True)
     explanation = fields.List(fields.Nested(ExplanationSchema))
     balance = fields.Nested(BalanceSnapshotSchema)
 
@@ -393,7 +409,9 @@ class EntrySchema(Schema):
     purchase_id = fields.String(allow_none=True)
     external_ref = fields.String(allow_none=True)
     rule_id = fields.String(allow_none=True)
-    rule_version = fields.Integer(allow_none=True)
+    rule_version = fields.Integer(allow_none=True, metadata={"description": "program version"})
+    rules = fields.List(fields.String(), allow_none=True)
+    event_id = fields.String(allow_none=True)
     actor = fields.String(allow_none=True)
     explanation = fields.List(fields.Nested(ExplanationSchema), allow_none=True)
 
@@ -479,3 +497,182 @@ class AuditRecordSchema(Schema):
 class AuditPageSchema(Schema):
     records = fields.List(fields.Nested(AuditRecordSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+# -- events, rules, simulation ----------------------------------------------------------------
+
+
+def _scalars(values: dict[str, Any]) -> None:
+    errors = {key: [why] for key, value in values.items()
+              if (why := attribute_error(value)) is not None}
+    if errors:
+        raise ma.ValidationError(errors)
+
+
+class EventSchema(Schema):
+    member = fields.Nested(MemberRefSchema, required=True)
+    type = Text(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$"),
+                metadata={"example": "review"})
+    external_id = Text(required=True, validate=validate.Length(1, 128))
+    occurred_at = Instant(required=True)
+    properties = fields.Dict(keys=Text(validate=validate.Length(1, 64)),
+                             values=fields.Raw(allow_none=True), load_default=dict,
+                             validate=validate.Length(max=50))
+
+    @ma.validates("properties")
+    def scalar_properties(self, properties: dict[str, Any], **_: Any) -> None:
+        _scalars(properties)
+
+
+class EventRecordedSchema(Schema):
+    event_id = fields.String()
+    member_id = fields.String()
+    type = fields.String()
+    external_id = fields.String()
+    occurred_at = fields.AwareDateTime()
+    points_earned = fields.Integer()
+    expires_at = fields.AwareDateTime(allow_none=True)
+    program_version = fields.Integer(allow_none=True)
+    explanation = fields.List(fields.Nested(ExplanationSchema))
+    balance = fields.Nested(BalanceSnapshotSchema)
+
+
+class DryRunQuerySchema(Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "evaluate and explain, write nothing (answers 200 with a simulation)"})
+
+
+class SimulationSchema(Schema):
+    version = fields.Integer(allow_none=True, metadata={"description": "null: the draft"})
+    points = fields.Integer()
+    earn_base = fields.String(allow_none=True)
+    explanation = fields.List(fields.Nested(ExplanationSchema))
+
+
+class HypotheticalMemberSchema(Schema):
+    tier = Text(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    attributes = fields.Dict(keys=Text(validate=validate.Length(1, 64)),
+                             values=fields.Raw(allow_none=True), load_default=dict)
+    enrolled_at = Instant(load_default=None, allow_none=True)
+    purchases = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, 10**9))
+    spend_last_days = fields.Dict(keys=Text(validate=validate.Regexp(r"^[0-9]{1,4}$")),
+                                  values=Amount(), load_default=dict,
+                                  metadata={"description": "days -> amount spent in them"})
+
+    @ma.validates("attributes")
+    def scalar_attributes(self, attributes: dict[str, Any], **_: Any) -> None:
+        _scalars(attributes)
+
+
+class SimulatedEventSchema(Schema):
+    type = Text(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$"))
+    properties = fields.Dict(keys=Text(validate=validate.Length(1, 64)),
+                             values=fields.Raw(allow_none=True), load_default=dict)
+
+    @ma.validates("properties")
+    def scalar_properties(self, properties: dict[str, Any], **_: Any) -> None:
+        _scalars(properties)
+
+
+class SimulatedPurchaseSchema(Schema):
+    currency = Text(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+    lines = fields.List(fields.Nested(PurchaseLineSchema), required=True,
+                        validate=validate.Length(1, 500))
+    channel = Text(load_default="pos", validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"))
+    store = Text(load_default=None, validate=validate.Length(1, 64))
+    shipping = Amount(load_default="0")
+    promo_codes = fields.List(Text(validate=validate.Length(1, 64)), load_default=list,
+                              validate=validate.Length(max=20))
+
+
+class SimulateSchema(Schema):
+    purchase = fields.Nested(SimulatedPurchaseSchema)
+    event = fields.Nested(SimulatedEventSchema)
+    member = fields.Nested(MemberRefSchema)
+    hypothetical_member = fields.Nested(HypotheticalMemberSchema)
+    at = Instant(load_default=None, metadata={"description": "the purchase's instant; now"})
+    version = fields.Raw(load_default="published", metadata={
+        "description": "'published' (in force at `at`), 'draft', or a version number"})
+
+    @ma.validates("version")
+    def known_version(self, version: Any, **_: Any) -> None:
+        if version not in ("published", "draft") and (
+                isinstance(version, bool) or not isinstance(version, int) or version < 1):
+            raise ma.ValidationError("'published', 'draft' or a version number")
+
+
+class DefinitionSchema(Schema):
+    """A program definition document; its content is checked by the definition language,
+    which names every mistake with its path."""
+
+    settings = fields.Dict(load_default=dict)
+    rules = fields.List(fields.Dict(), load_default=list)
+
+
+class DraftSchema(Schema):
+    program_id = fields.String()
+    saved = fields.Boolean(metadata={"description": "false: no draft yet; this is the "
+                                                    "version in force, to start from"})
+    based_on = fields.Integer(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+    updated_by = fields.String(allow_none=True)
+    document = fields.Dict()
+
+
+class PublishSchema(Schema):
+    effective_from = Instant(load_default=None, allow_none=True, metadata={
+        "description": "when the version takes effect (default: now; never in the past)"})
+
+
+class VersionSchema(Schema):
+    program_id = fields.String()
+    version = fields.Integer()
+    published_at = fields.AwareDateTime()
+    effective_from = fields.AwareDateTime(allow_none=True)
+    published_by = fields.String()
+    document = fields.Dict()
+
+
+class VersionSummarySchema(Schema):
+    version = fields.Integer()
+    published_at = fields.AwareDateTime()
+    effective_from = fields.AwareDateTime(allow_none=True)
+    published_by = fields.String()
+
+
+class VersionListSchema(Schema):
+    versions = fields.List(fields.Nested(VersionSummarySchema))
+
+
+class BacktestRequestSchema(Schema):
+    since = Instant(required=True)
+    until = Instant(required=True)
+    version = fields.Raw(load_default="draft", metadata={
+        "description": "'draft' (default) or a version number"})
+
+    @ma.validates("version")
+    def known_version(self, version: Any, **_: Any) -> None:
+        if version != "draft" and (isinstance(version, bool) or not isinstance(version, int)
+                                   or version < 1):
+            raise ma.ValidationError("'draft' or a version number")
+
+
+class RuleTotalSchema(Schema):
+    rule_id = fields.String()
+    name = fields.String()
+    points = fields.Integer()
+    purchases = fields.Integer()
+
+
+class BacktestSchema(Schema):
+    program_id = fields.String()
+    version = fields.Integer(allow_none=True)
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    purchases = fields.Integer()
+    members = fields.Integer()
+    points_issued = fields.Integer()
+    points_simulated = fields.Integer()
+    difference = fields.Integer()
+    members_affected = fields.Integer()
+    rules = fields.List(fields.Nested(RuleTotalSchema))

@@ -12,13 +12,14 @@ facts), one ``effect``, ``limits``, a ``priority`` (higher first) and a ``stacki
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -28,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from loyalty.domain.errors import InvalidAmount
 from loyalty.domain.money import Money
 from loyalty.rules.settings import ExactDecimal, ProgramSettings
 
@@ -145,13 +147,19 @@ def _typed(kind: FactType, value: Any) -> Any:
     if kind is FactType.MONEY:
         if not isinstance(value, str):
             raise ValueError("expected an amount as a decimal string such as \"50.00\"")
-        Money.parse(value, "XXX")  # shape and decimals; the currency scales it later
+        try:
+            # the shape only; the program's currency decides the decimals (``money_problems``)
+            Money.parse(value, "CLF")
+        except InvalidAmount as error:
+            raise ValueError(error.detail) from None
         return value
     if kind is FactType.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("expected a number")
         return value
     if kind is FactType.DATE:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value  # an unquoted YAML date
         try:
             return date.fromisoformat(value) if isinstance(value, str) else _fail()
         except ValueError:
@@ -311,21 +319,45 @@ class Limits(Strict):
         return bool(self.per_member or self.once_per_member or self.budget)
 
 
-class Window(Strict):
-    """Inclusive, in the program's zone: a date covers the whole day."""
+def _bound(value: Any) -> Any:
+    """A bound written with a time is an instant (a datetime); without, a whole day."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if "T" in text or " " in text:
+                return datetime.fromisoformat(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected a date (2026-12-24) or a date and time "
+                             "(2026-12-24T18:00:00, optionally with an offset)") from None
+    return value
 
-    start: date | datetime | None = None
-    end: date | datetime | None = None
+
+Bound = Annotated[datetime | date | None, BeforeValidator(_bound)]
+
+
+class Window(Strict):
+    """Inclusive, in the program's zone: a date covers the whole day; a date and time without
+    an offset is a wall-clock time in the program's zone."""
+
+    start: Bound = None
+    end: Bound = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
-        if self.start is not None and self.end is not None:
-            start = self.start if isinstance(self.start, datetime) else datetime.combine(
-                self.start, time.min)
-            end = self.end if isinstance(self.end, datetime) else datetime.combine(
-                self.end, time.max)
-            if start.replace(tzinfo=None) > end.replace(tzinfo=None):
-                raise ValueError("the window ends before it starts")
+        start, end = self.start, self.end
+        if start is None or end is None:
+            return self
+        if isinstance(start, datetime) and isinstance(end, datetime):
+            if (start.tzinfo is None) != (end.tzinfo is None):
+                return self  # one is local, the other absolute: the zone decides, at compile
+            wrong = start > end
+        else:
+            first = start.date() if isinstance(start, datetime) else start
+            last = end.date() if isinstance(end, datetime) else end
+            wrong = first > last
+        if wrong:
+            raise ValueError("the window ends before it starts")
         return self
 
 
@@ -418,10 +450,12 @@ class ProgramDefinition(Strict):
         seen: set[str] = set()
         for rule in self.rules:
             if rule.id in seen:
-                raise ValueError(f"two rules have the id {rule.id!r}")
+                ids = [r.id for r in self.rules]
+                index = ids.index(rule.id, ids.index(rule.id) + 1)
+                raise ValueError(f"rules[{index}].id: two rules have the id {rule.id!r}")
             seen.add(rule.id)
         if self.rules and "points_per_unit" in self.settings.earn.model_fields_set:
-            raise ValueError("settings.earn.points_per_unit is for programs without rules; "
+            raise ValueError("settings.earn.points_per_unit: is for programs without rules; "
                              "write a per_currency_unit rule instead")
         return self
 
@@ -459,6 +493,7 @@ def load_definition(document: Any) -> ProgramDefinition:
 _CONDITION_TAGS = ("all", "any", "not")
 _EFFECT_TAGS = ("per_currency_unit", "fixed", "multiplier", "per_unit")
 _FIELD_PREFIX = re.compile(r"^(fact|op|value|days): ")
+_DOCUMENT_PATH = re.compile(r"^((?:rules|settings)[\w\[\].]*): ")
 
 
 def _path(location: tuple[Any, ...]) -> str:
@@ -484,4 +519,34 @@ def _problem(error: Any) -> tuple[str, str]:
     field = _FIELD_PREFIX.match(message)
     if field:
         path, message = f"{path}.{field.group(1)}", message[field.end():]
+    located = _DOCUMENT_PATH.match(message) if path == "(document)" else None
+    if located:
+        path, message = located.group(1), message[located.end():]
     return path, message
+
+
+def money_problems(definition: ProgramDefinition, currency: str) -> list[tuple[str, str]]:
+    """Amounts in conditions that the program's currency cannot hold (``"9.999"`` in EUR,
+    ``"5.50"`` in JPY), each with its path."""
+    problems: list[tuple[str, str]] = []
+
+    def walk(condition: Any, path: str) -> None:
+        if isinstance(condition, AllOf | AnyOf):
+            items = condition.all if isinstance(condition, AllOf) else condition.any
+            key = "all" if isinstance(condition, AllOf) else "any"
+            for index, item in enumerate(items):
+                walk(item, f"{path}.{key}[{index}]")
+        elif isinstance(condition, NotOf):
+            walk(condition.not_, f"{path}.not")
+        elif isinstance(condition, Comparison) and fact_type(condition.fact) is FactType.MONEY:
+            values = condition.value if isinstance(condition.value, list) else [condition.value]
+            for value in values:
+                try:
+                    Money.parse(value, currency)
+                except InvalidAmount as error:
+                    problems.append((f"{path}.value", error.detail))
+
+    for index, rule in enumerate(definition.rules):
+        if rule.conditions is not None:
+            walk(rule.conditions, f"rules[{index}].conditions")
+    return problems

@@ -160,34 +160,39 @@ class CompiledProgram:
 
     # -- evaluation -----------------------------------------------------------------------
 
-    def earn_base(self, basket: Basket) -> tuple[int, list[tuple[PurchaseLine, Decimal]]]:
-        """The basket's earn base in minor units, and each eligible line's share of it."""
+    def earn_base(self, basket: Basket
+                  ) -> tuple[int, list[tuple[PurchaseLine, Decimal]], Decimal]:
+        """The basket's earn base in minor units; each line's share of it (0 for an excluded
+        SKU or category: such lines still match conditions, they just earn no base); and the
+        shipping's share."""
         lines: list[tuple[PurchaseLine, Decimal]] = []
         total = 0
         for line in basket.lines:
             if line.sku in self.excluded_skus or line.category in self.excluded_categories:
+                lines.append((line, _ZERO))
                 continue
             amount = line.quantity * line.unit_price if self.earn.before_discounts else line.amount
             base = max(amount - (0 if self.earn.include_tax else line.tax), 0)
             lines.append((line, Decimal(base)))
             total += base
-        raw_total = total + (basket.shipping if self.earn.include_shipping else 0)
+        shipping = basket.shipping if self.earn.include_shipping else 0
+        raw_total = total + shipping
         deduction = ((0 if self.earn.include_points_paid else basket.paid_with_points)
                      + (0 if self.earn.include_gift_cards else basket.paid_with_gift_cards))
         base_total = max(raw_total - deduction, 0)
+        shipping_base = Decimal(shipping)
         if deduction and raw_total:
+            # what was paid with points or gift cards does not earn: every part of the base
+            # (lines and shipping alike) shrinks in proportion
             share = Decimal(base_total) / Decimal(raw_total)
             lines = [(line, base * share) for line, base in lines]
-        return base_total, lines
+            shipping_base = shipping_base * share
+        return base_total, lines, shipping_base
 
     def evaluate_purchase(self, basket: Basket, member: MemberFacts) -> Evaluation:
         occurred = utc(basket.occurred_at)
         context = _Context(basket, None, occurred.astimezone(self.tz), occurred, member)
-        base_total, lines = self.earn_base(basket)
-        shipping_base = Decimal(basket.shipping) if self.earn.include_shipping else _ZERO
-        if shipping_base and basket.paid_with_points + basket.paid_with_gift_cards:
-            raw = sum(b for _, b in lines) + shipping_base
-            shipping_base = shipping_base * Decimal(base_total) / raw if raw else _ZERO
+        base_total, lines, shipping_base = self.earn_base(basket)
         return self._run(self.by_trigger.get("purchase", []), context,
                          _Base(base_total, lines, shipping_base))
 

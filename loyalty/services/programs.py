@@ -22,7 +22,12 @@ from loyalty.domain.errors import (
 )
 from loyalty.domain.money import validate_currency
 from loyalty.domain.time import utc, zone
-from loyalty.rules.definition import DefinitionError, ProgramDefinition, load_definition
+from loyalty.rules.definition import (
+    DefinitionError,
+    ProgramDefinition,
+    load_definition,
+    money_problems,
+)
 from loyalty.rules.program import Program
 from loyalty.services.context import Context
 
@@ -48,7 +53,8 @@ def validated(document: Any, program: Program) -> ProgramDefinition:
             f"{len(error.problems)} mistake(s) in the program definition",
             problems=[{"field": path, "detail": message} for path, message in error.problems],
         ) from None
-    problems = []
+    problems = [{"field": path, "detail": message}
+                for path, message in money_problems(definition, program.currency)]
     settings = definition.settings
     if settings.currency not in (None, program.currency):
         problems.append({"field": "settings.currency",

@@ -49,6 +49,11 @@ BODIES = {
     "purchases.Purchases": None,  # filled with the member's id
     "points.Debits": {"points": 1, "external_id": "D-1"},
     "access.Keys": {"name": "intruder", "scopes": ["admin"], "all_programs": True},
+    "rules.Events": None,  # filled with the member's id
+    "rules.Draft": {"settings": {}, "rules": []},
+    "rules.Publish": {},
+    "rules.Simulate": {"event": {"type": "signup"}, "hypothetical_member": {}},
+    "rules.Backtest": {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"},
 }
 
 
@@ -102,9 +107,13 @@ def test_every_caller_a_route_does_not_accept_is_turned_away_and_nothing_is_writ
         assert access is not None
         url = (rule.rule.replace("<program>", "shop").replace("<member_id>", world["bob"].id)
                .replace("<key_id>", "0123456789abcdef"))
+        url = re.sub(r"<int[^>]*:version>", "1", url)
         body = BODIES.get(rule.endpoint)
         if rule.endpoint == "purchases.Purchases":
             body = purchase_body(world["bob"].id)
+        if rule.endpoint == "rules.Events":
+            body = {"member": {"id": world["bob"].id}, "type": "signup", "external_id": "E-1",
+                    "occurred_at": "2026-01-01T00:00:00Z"}
         for caller, secret in callers.items():
             scope = caller.split(" ")[0]
             allowed = (
