@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install lint contracts migrations-check pytest clean
+.PHONY: run test install lint contracts migrations-check pytest bench clean
 
 run: install
 	$(BIN)/loyalty db upgrade
@@ -37,6 +37,10 @@ migrations-check:
 
 pytest:
 	LOYALTY_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+# Measured, not guessed: the figures of this machine (see bench/).
+bench: install
+	taskset -c 0 $(BIN)/python -m bench.rules_eval 2>/dev/null || $(BIN)/python -m bench.rules_eval
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -135,6 +135,127 @@ def programs_create(
     click.echo(f"Created program {program.id!r}.")
 
 
+@main.group()
+def program() -> None:
+    """A program's definition: load a draft, publish it, show versions, back-test."""
+
+
+def _fail(error: Exception) -> None:
+    from loyalty.domain.errors import InvalidDefinition, LoyaltyError
+
+    if isinstance(error, InvalidDefinition):
+        for problem in error.extensions.get("problems", []):
+            click.echo(f"  {problem['field']}: {problem['detail']}", err=True)
+    if isinstance(error, LoyaltyError):
+        raise click.ClickException(error.detail) from None
+    raise error
+
+
+@program.command("load")
+@click.option("--program", "program_id", required=True)
+@click.argument("file", type=click.File())
+@click.pass_context
+def program_load(ctx: click.Context, program_id: str, file: Any) -> None:
+    """Validate FILE (YAML or JSON) and save it as the program's draft."""
+    import yaml
+
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.programs import save_draft
+
+    try:
+        document = yaml.safe_load(file)
+    except yaml.YAMLError as error:
+        raise click.ClickException(f"{file.name} is not YAML or JSON: {error}") from None
+    try:
+        draft = save_draft(bootstrap(_settings(ctx)), program_id, document, _operator())
+    except LoyaltyError as error:
+        _fail(error)
+        return
+    rules = len(draft.document.get("rules", []))
+    click.echo(f"Saved the draft of {program_id!r}: {rules} rule(s). "
+               f"Publish it with `loyalty program publish --program {program_id}`.")
+
+
+@program.command("publish")
+@click.option("--program", "program_id", required=True)
+@click.option("--effective-from",
+              type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
+              help="an instant with its offset (default: now)")
+@click.pass_context
+def program_publish(ctx: click.Context, program_id: str, effective_from: Any) -> None:
+    """Publish the draft as the next version."""
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.programs import publish
+
+    try:
+        version = publish(bootstrap(_settings(ctx)), program_id, _operator(), effective_from)
+    except LoyaltyError as error:
+        _fail(error)
+        return
+    click.echo(f"Published version {version.version} of {program_id!r}, in force from "
+               f"{version.effective_from:%Y-%m-%d %H:%M:%S %Z}.")
+
+
+@program.command("show")
+@click.option("--program", "program_id", required=True)
+@click.option("--version", type=int, help="default: the version in force now")
+@click.pass_context
+def program_show(ctx: click.Context, program_id: str, version: int | None) -> None:
+    """Print a version's definition (YAML) and the list of versions."""
+    import yaml
+
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.programs import get_version, list_versions
+
+    context = bootstrap(_settings(ctx))
+    try:
+        shown = get_version(context, program_id, version)
+        versions = list_versions(context, program_id)
+    except LoyaltyError as error:
+        _fail(error)
+        return
+    click.echo(f"# {program_id} version {shown.version}")
+    click.echo(yaml.safe_dump(shown.document, sort_keys=False, allow_unicode=True).rstrip())
+    click.echo("# versions: " + ", ".join(
+        f"{v.version} (from {v.effective_from:%Y-%m-%d %H:%M} UTC)" if v.effective_from
+        else f"{v.version} (from the start)" for v in versions))
+
+
+@program.command("backtest")
+@click.option("--program", "program_id", required=True)
+@click.option("--from", "since", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "until", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="exclusive")
+@click.option("--version", default="draft", show_default=True,
+              help="'draft' or a version number")
+@click.pass_context
+def program_backtest(ctx: click.Context, program_id: str, since: Any, until: Any,
+                     version: str) -> None:
+    """Replay the purchases of [FROM, TO) under the draft and compare with what was issued."""
+    from datetime import UTC
+
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.simulation import backtest
+
+    chosen: str | int = int(version) if version.isdigit() else version
+    try:
+        report = backtest(bootstrap(_settings(ctx)), program_id, since.replace(tzinfo=UTC),
+                          until.replace(tzinfo=UTC), chosen)
+    except LoyaltyError as error:
+        _fail(error)
+        return
+    label = "the draft" if report.version is None else f"version {report.version}"
+    click.echo(f"Back-test of {label} on {report.purchases} purchases by {report.members} "
+               f"members, {since:%Y-%m-%d} to {until:%Y-%m-%d} (UTC):")
+    click.echo(f"  points issued     {report.points_issued:>12,}")
+    click.echo(f"  points simulated  {report.points_simulated:>12,}")
+    click.echo(f"  difference        {report.difference:>+12,}")
+    click.echo(f"  members affected  {report.members_affected:>12,}")
+    for rule in report.rules:
+        click.echo(f"  rule {rule.rule_id:<24} {rule.points:>12,} points on "
+                   f"{rule.purchases:,} purchases")
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 
@@ -284,6 +405,16 @@ def jobs_expire(ctx: click.Context) -> None:
     click.echo(
         f"Expired {report.points} points of {report.members} members ({report.entries} entries)."
     )
+
+
+@jobs.command("birthdays")
+@click.pass_context
+def jobs_birthdays(ctx: click.Context) -> None:
+    """Fire today's birthday events (once per member per year, in each program's zone)."""
+    from loyalty.services.events import fire_birthdays
+
+    fired = fire_birthdays(bootstrap(_settings(ctx)))
+    click.echo(f"Fired {fired.members} birthday event(s), {fired.points} points.")
 
 
 @jobs.command("release-pending")

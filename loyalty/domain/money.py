@@ -89,6 +89,11 @@ class RoundingMode(StrEnum):
     HALF_EVEN = "half_even"
     CEIL = "ceil"
 
+    @property
+    def decimal_rounding(self) -> str:
+        """The ``decimal`` module's name for this mode (``ROUND_FLOOR``...)."""
+        return _DECIMAL_ROUNDING[self]
+
     def round(self, value: Decimal) -> int:
         """Round ``value`` to whole points in this mode (floor and ceil go toward -inf and +inf)."""
         return int(value.to_integral_value(rounding=_DECIMAL_ROUNDING[self]))

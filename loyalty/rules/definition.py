@@ -425,6 +425,7 @@ class Rule(Strict):
 
 
 def _facts_of(condition: Any) -> Any:
+    """Every fact a condition tree names."""
     if condition is None:
         return
     if isinstance(condition, Comparison):

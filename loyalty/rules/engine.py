@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.basket import Basket, Event, PurchaseLine
-from loyalty.domain.money import Money, RoundingMode, currency_exponent, format_minor
+from loyalty.domain.money import Money, RoundingMode, currency_exponent
 from loyalty.domain.time import start_of_day, utc
 from loyalty.rules.definition import (
     WEEKDAYS,
@@ -40,6 +40,7 @@ from loyalty.rules.definition import (
     ProgramDefinition,
     Rule,
     Stacking,
+    _facts_of,
     fact_scope,
     fact_type,
 )
@@ -63,8 +64,10 @@ class MemberFacts:
     budget_left: Mapping[str, int] = field(default_factory=dict)  # rule id -> points left
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
+class RuleResult(NamedTuple):
+    """What one rule did. (A named tuple: twenty are made per basket, and a frozen dataclass
+    costs three times as much to build.)"""
+
     rule_id: str
     name: str
     applied: bool
@@ -132,8 +135,10 @@ class CompiledProgram:
         self.version = version
         self.exponent = currency_exponent(currency)
         self.unit = Decimal(10) ** self.exponent
+        self.scale = 10 ** self.exponent
         earn = definition.settings.earn
         self.rounding: RoundingMode = earn.rounding
+        self.decimal_rounding = earn.rounding.decimal_rounding
         self.per_line = earn.rounding_scope is RoundingScope.LINE
         self.earn = earn
         self.excluded_skus = frozenset(earn.excluded_skus)
@@ -144,6 +149,13 @@ class CompiledProgram:
         self.by_trigger: dict[str, list[_CompiledRule]] = {}
         for rule in self.rules:
             self.by_trigger.setdefault(rule.rule.trigger, []).append(rule)
+
+    def money_text(self, minor: int) -> str:
+        """``format_minor`` without its generality: this runs for every rule of every basket."""
+        if not self.exponent:
+            return str(minor)
+        units, cents = divmod(abs(minor), self.scale)
+        return f"{'-' if minor < 0 else ''}{units}.{cents:0{self.exponent}d}"
 
     # -- what the caller must gather --------------------------------------------------------
 
@@ -167,12 +179,19 @@ class CompiledProgram:
         shipping's share."""
         lines: list[tuple[PurchaseLine, Decimal]] = []
         total = 0
+        excluding = bool(self.excluded_skus or self.excluded_categories)
+        before_discounts, include_tax = self.earn.before_discounts, self.earn.include_tax
         for line in basket.lines:
-            if line.sku in self.excluded_skus or line.category in self.excluded_categories:
+            if excluding and (line.sku in self.excluded_skus
+                              or line.category in self.excluded_categories):
                 lines.append((line, _ZERO))
                 continue
-            amount = line.quantity * line.unit_price if self.earn.before_discounts else line.amount
-            base = max(amount - (0 if self.earn.include_tax else line.tax), 0)
+            amount = line.quantity * line.unit_price
+            if not before_discounts:
+                amount -= line.discount
+            if not include_tax:
+                amount -= line.tax
+            base = amount if amount > 0 else 0
             lines.append((line, Decimal(base)))
             total += base
         shipping = basket.shipping if self.earn.include_shipping else 0
@@ -210,18 +229,18 @@ class CompiledProgram:
                 results.append(rule.skipped(f"not evaluated: rule {ended_by} applied first"))
                 continue
             result = rule.evaluate(context, base, earned)
-            if result.applied and rule.rule.stacking is Stacking.EXCLUSIVE:
-                results = [
-                    r if not r.applied else RuleResult(
-                        r.rule_id, r.name, False, 0,
-                        f"{r.detail}; taken back: rule {rule.rule.id} is exclusive",
-                        r.base, r.rate, r.cut, r.qualifying)
-                    for r in results
-                ]
-                earned = 0
             if result.applied:
+                stacking = rule.stacking
+                if stacking is Stacking.EXCLUSIVE:
+                    results = [
+                        r if not r.applied else r._replace(
+                            applied=False, points=0,
+                            detail=f"{r.detail}; taken back: rule {rule.rule.id} is exclusive")
+                        for r in results
+                    ]
+                    earned = 0
                 earned += result.points
-                if rule.rule.stacking is not Stacking.STACK:
+                if stacking is not Stacking.STACK:
                     ended_by = rule.rule.id
             results.append(result)
         return Evaluation(earned, base.total, self.version, tuple(results))
@@ -241,66 +260,127 @@ class _CompiledRule:
         self.spend_days: set[int] = set()
         self.uses_purchases = False
         self.line_scoped = False
+        facts = list(_facts_of(rule.conditions))
+        # Conditions over lines alone are compiled to take the line itself: matching five lines
+        # against them is the engine's innermost loop.
+        self.line_only = bool(facts) and all(fact_scope(f) is FactScope.LINE for f in facts)
         self.predicate = self._compile(rule.conditions) if rule.conditions is not None else None
         self.window = _window(rule, program.tz)
         schedule = rule.schedule
         self.weekdays = frozenset(schedule.weekdays) if schedule and schedule.weekdays else None
         self.hours = ((_minutes(schedule.hours.from_), _minutes(schedule.hours.to))
                       if schedule and schedule.hours else None)
+        self._skipped: dict[str, RuleResult] = {}
+        self.outside_window = "outside its validity window"
+        self.off_days = (f"not on its days ({', '.join(schedule.weekdays)})"
+                         if schedule and schedule.weekdays else "")
+        self.off_hours = (f"outside its hours ({schedule.hours.from_}-{schedule.hours.to})"
+                          if schedule and schedule.hours else "")
+        effect = rule.effect
+        self.rate_text = (_plain(effect.points) if isinstance(effect, PerCurrencyUnit | PerUnit)
+                          else _plain(effect.factor) if isinstance(effect, Multiplier) else None)
+        self.rate = (effect.points / program.unit if isinstance(effect, PerCurrencyUnit)
+                     else None)
+        if isinstance(effect, PerCurrencyUnit):
+            what = "earn base" if effect.over == "earn_base" else "matching lines"
+            self.detail_head = f"{self.rate_text} point(s) per {program.currency} on "
+            self.detail_tail = (f" {program.currency} ({what}), rounded {program.rounding.value}"
+                                f"{' per line' if program.per_line else ''} = ")
+        self.stacking = rule.stacking
+        if isinstance(effect, FixedPoints):
+            self.fixed_points, self.fixed_text = effect.points, f"{effect.points} points"
+        if isinstance(effect, Multiplier):
+            self.extra_factor = effect.factor - 1
+        self.effect = {PerCurrencyUnit: self._per_currency_unit, FixedPoints: self._fixed,
+                       Multiplier: self._multiplier, PerUnit: self._per_unit}[type(effect)]
+        limits = rule.limits
+        self.limited = bool(limits.per_transaction or limits.per_member or limits.budget)
+        self.once = limits.once_per_member
 
     def skipped(self, why: str) -> RuleResult:
-        return RuleResult(self.rule.id, self.rule.name, False, 0, why,
-                          qualifying=self.rule.qualifying)
+        # Results are immutable: the common reasons are made once per rule, not per basket.
+        result = self._skipped.get(why)
+        if result is None:
+            result = RuleResult(self.rule.id, self.rule.name, False, 0, why,
+                                qualifying=self.rule.qualifying)
+            if len(self._skipped) < 16:
+                self._skipped[why] = result
+        return result
 
     # -- conditions -------------------------------------------------------------------------
 
     def _compile(self, condition: Any) -> Predicate:
-        if isinstance(condition, AllOf):
-            parts = [self._compile(item) for item in condition.all]
-            return lambda ctx: all(part(ctx) for part in parts)
-        if isinstance(condition, AnyOf):
-            parts = [self._compile(item) for item in condition.any]
-            return lambda ctx: any(part(ctx) for part in parts)
-        if isinstance(condition, NotOf):
-            inner = self._compile(condition.not_)
-            return lambda ctx: not inner(ctx)
-        assert isinstance(condition, Comparison)
-        return self._comparison(condition)
+        """Compile the condition tree into one Python lambda.
 
-    def _comparison(self, comparison: Comparison) -> Predicate:
+        The tree becomes a single expression (``line.category == C0 and line.amount >= C1``)
+        evaluated without a call per node: matching lines is the engine's innermost loop.
+        Only fact accessors from the fixed fact table and operators appear in the source;
+        every value of the document is passed in the namespace as a constant (``C0``, ``C1``),
+        never written into the source.
+        """
+        namespace: dict[str, Any] = {"_normal": _normal, "_between": _between,
+                                     "_EMPTY": (None, "", ()), **_COMPARE_NAMES}
+        source = self._expression(condition, namespace)
+        argument = "line" if self.line_only else "ctx"
+        return eval(f"lambda {argument}: {source}", namespace)
+
+    def _expression(self, condition: Any, namespace: dict[str, Any]) -> str:
+        if isinstance(condition, AllOf | AnyOf):
+            items = condition.all if isinstance(condition, AllOf) else condition.any
+            joiner = " and " if isinstance(condition, AllOf) else " or "
+            return "(" + joiner.join(self._expression(i, namespace) for i in items) + ")"
+        if isinstance(condition, NotOf):
+            return f"(not {self._expression(condition.not_, namespace)})"
+        assert isinstance(condition, Comparison)
+        return self._comparison(condition, namespace)
+
+    def _constant(self, namespace: dict[str, Any], value: Any) -> str:
+        name = f"C{sum(1 for key in namespace if key.startswith('C'))}"
+        namespace[name] = value
+        return name
+
+    def _comparison(self, comparison: Comparison, namespace: dict[str, Any]) -> str:
         kind = fact_type(comparison.fact)
         assert kind is not None
-        scope = fact_scope(comparison.fact)
-        if scope is FactScope.LINE:
+        if fact_scope(comparison.fact) is FactScope.LINE:
             self.line_scoped = True
         if comparison.fact == "member.spend_last_days":
             assert comparison.days is not None
             self.spend_days.add(comparison.days)
         if comparison.fact == "member.purchases":
             self.uses_purchases = True
-        read = _reader(comparison.fact, comparison.days)
+        if self.line_only:
+            read = f"line.{comparison.fact.removeprefix('line.')}"
+        else:
+            reader = self._constant(namespace, _reader(comparison.fact, comparison.days))
+            read = f"{reader}(ctx)"
         convert = self._converter(kind)
         value = comparison.value
         op = comparison.op
+        # Only attributes and event properties can hold booleans, which the document writes
+        # as true/false: normalise those; every other fact is compared as it is read.
+        fetch = f"_normal({read})" if kind is FactType.SCALAR else read
         if op is Op.EXISTS:
-            wanted = bool(value)
-            return lambda ctx: (read(ctx) not in (None, "", ())) is wanted
+            return f"(({read} not in _EMPTY) is {bool(value)})"
         if op in (Op.IN, Op.NOT_IN):
-            options = frozenset(convert(item) for item in value)
-            inside = op is Op.IN
-            return lambda ctx: (_normal(read(ctx)) in options) is inside
+            options = self._constant(namespace, frozenset(convert(item) for item in value))
+            return f"({fetch} {'in' if op is Op.IN else 'not in'} {options})"
         if op is Op.CONTAINS:
-            item = convert(value)
-            return lambda ctx: item in (read(ctx) or ())
+            item = self._constant(namespace, convert(value))
+            return f"({item} in ({read} or ()))"
         if op is Op.CONTAINS_ANY:
-            items = frozenset(convert(item) for item in value)
-            return lambda ctx: not items.isdisjoint(read(ctx) or ())
+            items = self._constant(namespace, frozenset(convert(item) for item in value))
+            return f"(not {items}.isdisjoint({read} or ()))"
         if op is Op.BETWEEN:
-            low, high = convert(value[0]), convert(value[1])
-            return lambda ctx: _between(read(ctx), low, high)
-        target = convert(value)
-        compare = _COMPARE[op]
-        return lambda ctx: compare(_normal(read(ctx)), target)
+            low = self._constant(namespace, convert(value[0]))
+            high = self._constant(namespace, convert(value[1]))
+            return f"_between({fetch}, {low}, {high})"
+        target = self._constant(namespace, convert(value))
+        if op is Op.EQ:
+            return f"({fetch} == {target})"
+        if op is Op.NE:
+            return f"({fetch} != {target})"
+        return f"_{op.value.upper()}({fetch}, {target})"
 
     def _converter(self, kind: FactType) -> Callable[[Any], Any]:
         if kind is FactType.MONEY:
@@ -317,76 +397,80 @@ class _CompiledRule:
             start, end = self.window
             if (start is not None and ctx.occurred < start) or (end is not None
                                                                and ctx.occurred >= end):
-                return self.skipped("outside its validity window")
+                return self.skipped(self.outside_window)
         if self.weekdays is not None and ctx.weekday not in self.weekdays:
-            return self.skipped(f"not on its days ({', '.join(rule.schedule.weekdays)})")
+            return self.skipped(self.off_days)
         if self.hours is not None and not _in_hours(ctx.local, *self.hours):
-            return self.skipped(
-                f"outside its hours ({rule.schedule.hours.from_}-{rule.schedule.hours.to})")
+            return self.skipped(self.off_hours)
         matching = base.lines
-        if self.predicate is not None:
-            if self.line_scoped:
+        predicate = self.predicate
+        if predicate is not None:
+            if self.line_only:
+                matching = [entry for entry in base.lines if predicate(entry[0])]
+                if not matching:
+                    return self.skipped("no line matches its conditions")
+            elif self.line_scoped:
                 matching = []
                 for entry in base.lines:
                     ctx.line = entry[0]
-                    if self.predicate(ctx):
+                    if predicate(ctx):
                         matching.append(entry)
                 ctx.line = None
                 if not matching:
                     return self.skipped("no line matches its conditions")
-            elif not self.predicate(ctx):
+            elif not predicate(ctx):
                 return self.skipped("its conditions are not met")
-        if rule.limits.once_per_member and rule.id in ctx.member.rules_ever:
+        if self.once and rule.id in ctx.member.rules_ever:
             return self.skipped("already given to this member once")
-        points, detail, base_text, rate = self._effect(matching, base, earned_before)
+        points, detail, base_text = self.effect(matching, base, earned_before)
         if points <= 0:
             return self.skipped(f"{detail}: nothing to give")
-        points, cut = self._limit(points, ctx.member)
-        if points <= 0:
-            return RuleResult(rule.id, rule.name, False, 0, f"{detail}; {cut}", base_text, rate,
-                              cut, rule.qualifying)
-        return RuleResult(rule.id, rule.name, True, points, detail, base_text, rate, cut,
-                          rule.qualifying)
+        cut = None
+        if self.limited:
+            points, cut = self._limit(points, ctx.member)
+            if points <= 0:
+                return RuleResult(rule.id, rule.name, False, 0, f"{detail}; {cut}", base_text,
+                                  self.rate_text, cut, rule.qualifying)
+        return RuleResult(rule.id, rule.name, True, points, detail, base_text, self.rate_text,
+                          cut, rule.qualifying)
 
-    def _effect(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
-                earned_before: int) -> tuple[int, str, str | None, str | None]:
-        effect = self.rule.effect
-        program = self.program
-        rounding = program.rounding
-        if isinstance(effect, FixedPoints):
-            return effect.points, f"{effect.points} points", None, None
-        if isinstance(effect, Multiplier):
-            raw = Decimal(earned_before) * (effect.factor - 1)
-            points = rounding.round(raw)
-            return (points, f"x{_plain(effect.factor)} on the {earned_before} points of the "
-                    f"rules before it = +{points}", str(earned_before), _plain(effect.factor))
-        if isinstance(effect, PerUnit):
-            units = [line.quantity for line, _ in matching]
-            if program.per_line:
-                points = sum(rounding.round(effect.points * u) for u in units)
-            else:
-                points = rounding.round(effect.points * sum(units))
-            return (points, f"{_plain(effect.points)} point(s) x {sum(units)} unit(s) = {points}",
-                    str(sum(units)), _plain(effect.points))
-        assert isinstance(effect, PerCurrencyUnit)
-        rate = effect.points / program.unit
-        if effect.over == "earn_base":
-            amounts = [b for _, b in base.lines] + ([base.shipping] if base.shipping else [])
-            exact_base = Decimal(base.total)
-            what = "earn base"
+    def _fixed(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
+               earned_before: int) -> tuple[int, str, str | None]:
+        return self.fixed_points, self.fixed_text, None
+
+    def _multiplier(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
+                    earned_before: int) -> tuple[int, str, str | None]:
+        points = self.program.rounding.round(Decimal(earned_before) * self.extra_factor)
+        return (points, f"x{self.rate_text} on the {earned_before} points of the rules before "
+                f"it = +{points}", str(earned_before))
+
+    def _per_unit(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
+                  earned_before: int) -> tuple[int, str, str | None]:
+        rate, rounding = self.rule.effect.points, self.program.rounding
+        units = [line.quantity for line, _ in matching]
+        total = sum(units)
+        if self.program.per_line:
+            points = sum(rounding.round(rate * unit) for unit in units)
         else:
-            amounts = [b for _, b in matching]
-            exact_base = sum(amounts, _ZERO)
-            what = "matching lines"
+            points = rounding.round(rate * total)
+        return points, f"{self.rate_text} point(s) x {total} unit(s) = {points}", str(total)
+
+    def _per_currency_unit(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
+                           earned_before: int) -> tuple[int, str, str | None]:
+        program = self.program
+        rate = self.rate
+        over_base = self.rule.effect.over == "earn_base"
+        exact_base = Decimal(base.total) if over_base else sum([b for _, b in matching], _ZERO)
         if program.per_line:
+            rounding = program.rounding
+            amounts = [b for _, b in (base.lines if over_base else matching)]
+            if over_base and base.shipping:
+                amounts.append(base.shipping)
             points = sum(rounding.round(amount * rate) for amount in amounts)
         else:
-            points = rounding.round(exact_base * rate)
-        base_text = format_minor(int(exact_base.to_integral_value()), program.currency)
-        detail = (f"{_plain(effect.points)} point(s) per {program.currency} on {base_text} "
-                  f"{program.currency} ({what}), rounded {rounding.value}"
-                  f"{' per line' if program.per_line else ''} = {points}")
-        return points, detail, base_text, _plain(effect.points)
+            points = int((exact_base * rate).to_integral_value(rounding=program.decimal_rounding))
+        base_text = program.money_text(int(exact_base.to_integral_value()))
+        return points, f"{self.detail_head}{base_text}{self.detail_tail}{points}", base_text
 
     def _limit(self, points: int, member: MemberFacts) -> tuple[int, str | None]:
         limits = self.rule.limits
@@ -411,6 +495,36 @@ class _CompiledRule:
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _all_of(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ctx: first(ctx) and second(ctx)
+
+    def every(ctx: _Context) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop is faster than all() over a generator
+            if not part(ctx):
+                return False
+        return True
+    return every
+
+
+def _any_of(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ctx: first(ctx) or second(ctx)
+
+    def some(ctx: _Context) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop is faster than any() over a generator
+            if part(ctx):
+                return True
+        return False
+    return some
+
+
 def _normal(value: Any) -> Any:
     """Compare booleans, numbers and texts as the document writes them."""
     if isinstance(value, bool):
@@ -427,13 +541,11 @@ def _safe(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return guarded
 
 
-_COMPARE = {
-    Op.EQ: lambda a, b: a == b,
-    Op.NE: lambda a, b: a != b,
-    Op.GT: _safe(lambda a, b: a > b),
-    Op.GTE: _safe(lambda a, b: a >= b),
-    Op.LT: _safe(lambda a, b: a < b),
-    Op.LTE: _safe(lambda a, b: a <= b),
+_COMPARE_NAMES = {
+    "_GT": _safe(lambda a, b: a > b),
+    "_GTE": _safe(lambda a, b: a >= b),
+    "_LT": _safe(lambda a, b: a < b),
+    "_LTE": _safe(lambda a, b: a <= b),
 }
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` measures the hot paths on this machine and prints the figures."""
