@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,29 +109,31 @@ def programs() -> None:
 @click.option("--name", required=True)
 @click.option("--currency", required=True, help="ISO 4217 code, e.g. EUR")
 @click.option("--time-zone", required=True, help="IANA zone, e.g. Europe/Paris")
-@click.option("--settings", "settings_file", type=click.File(), help="JSON file of settings")
+@click.option("--definition", "definition_file", type=click.File(),
+              help="YAML or JSON definition (settings and rules) of version 1")
 @click.pass_context
-def programs_create(
-    ctx: click.Context,
-    program_id: str,
-    name: str,
-    currency: str,
-    time_zone: str,
-    settings_file: Any,
-) -> None:
-    """Create a program."""
+def programs_create(ctx: click.Context, program_id: str, name: str, currency: str,
+                    time_zone: str, definition_file: Any) -> None:
+    """Create a program; its definition becomes version 1 (default: 1 point per unit)."""
+    import yaml
+
     from loyalty.domain.errors import LoyaltyError
     from loyalty.services.programs import CreateProgram, create_program
 
-    program_settings = json.load(settings_file) if settings_file else {}
+    document = (yaml.safe_load(definition_file) if definition_file else None) or {}
+    if not isinstance(document, dict):
+        raise click.ClickException("a definition is a mapping of settings and rules")
     try:
-        program = create_program(
-            bootstrap(_settings(ctx)),
-            CreateProgram(program_id, name, currency, time_zone, program_settings),
-        )
+        program = create_program(bootstrap(_settings(ctx)), CreateProgram(
+            program_id, name, currency, time_zone, document.get("settings") or {},
+            document.get("rules")), actor=_operator())
     except LoyaltyError as error:
-        raise click.ClickException(error.detail) from None
-    click.echo(f"Created program {program.id!r}.")
+        _fail(error)
+        return
+    click.echo(f"Created program {program.id!r} (version 1).")
+
+
+# -- program definitions ------------------------------------------------------------------
 
 
 @main.group()
