@@ -148,6 +148,8 @@ class MemberBalanceRow(Base):
     lifetime_reversed: Mapped[Points] = mapped_column(default=0)
     lifetime_adjusted: Mapped[Points] = mapped_column(default=0)
     updated_at: Mapped[Instant]
+    # the latest earn or spend (business time): what the inactivity expiry policy counts from
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class PurchaseRow(Base):

@@ -328,14 +328,20 @@ class LedgerRepository:
         ).one()
         return Balance(*row)
 
-    def apply(self, member_id: str, change: BalanceChange, at: datetime) -> Balance:
-        """Add ``change`` to the summary row in one statement and return the new row."""
+    def apply(self, member_id: str, change: BalanceChange, at: datetime,
+              activity_at: datetime | None = None) -> Balance:
+        """Add ``change`` to the summary row in one statement and return the new row; an earn
+        or a spend also moves the member's last activity forward (never back)."""
         values: dict[str, Any] = {
             name: getattr(MemberBalanceRow, name) + delta
             for name, delta in asdict(change).items()
             if delta
         }
         values["updated_at"] = at
+        if activity_at is not None:
+            last = MemberBalanceRow.last_activity_at
+            values["last_activity_at"] = case(
+                (or_(last.is_(None), last < activity_at), activity_at), else_=last)
         row = self.session.execute(
             update(MemberBalanceRow)
             .where(MemberBalanceRow.member_id == member_id)
@@ -447,6 +453,22 @@ class LedgerRepository:
             .order_by(LotRow.expires_at, LotRow.id)
         ).all()
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def last_activity(self, member_id: str) -> datetime | None:
+        return self.session.scalar(select(MemberBalanceRow.last_activity_at)
+                                   .where(MemberBalanceRow.member_id == member_id))
+
+    def inactive_members(self, program_id: str, before: datetime, *, after: str | None,
+                         limit: int) -> list[tuple[str, datetime]]:
+        """Members of the program with points, last active before ``before`` (a page)."""
+        query = (select(MemberBalanceRow.member_id, MemberBalanceRow.last_activity_at)
+                 .where(MemberBalanceRow.program_id == program_id,
+                        MemberBalanceRow.available > 0,
+                        MemberBalanceRow.last_activity_at < before)
+                 .order_by(MemberBalanceRow.member_id).limit(limit))
+        if after is not None:
+            query = query.where(MemberBalanceRow.member_id > after)
+        return [(m, t) for m, t in self.session.execute(query).all()]
 
     def members_with_lots_due_to_expire(self, now: datetime, limit: int) -> list[str]:
         return list(

@@ -99,6 +99,7 @@ def allocate_fefo(lots: Iterable[Lot], points: int, now: datetime) -> list[Alloc
 class ExpiryMode(StrEnum):
     NEVER = "never"
     AFTER = "after"  # a fixed period after the points were earned
+    INACTIVITY = "inactivity"  # all points, a period after the member's last earn or spend
 
 
 class PeriodUnit(StrEnum):
@@ -117,7 +118,9 @@ class ExpiryPolicy:
     """When earned points expire, as a program setting.
 
     ``after`` N days or months from the moment of earning, optionally rounded to the end of that
-    day or month in the program's time zone. That day is the *expiry date*; with
+    day or month in the program's time zone; or ``inactivity``: all of a member's points expire
+    N days or months (rounded alike) after the member's last activity (an earn or a spend), so
+    any activity keeps every point alive. That day is the *expiry date*; with
     ``usable_through_expiry_date`` (the default) the points can still be spent on it and expire at
     the start of the next day, otherwise they expire at the start of the expiry date itself.
     Without rounding, points expire at the exact instant and the flag has nothing to decide.
@@ -130,14 +133,25 @@ class ExpiryPolicy:
     usable_through_expiry_date: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode is ExpiryMode.AFTER and self.period <= 0:
+        if self.mode is not ExpiryMode.NEVER and self.period <= 0:
             raise ValueError("an expiry period must be a positive number of days or months")
 
     def expires_at(self, earned_at: datetime, tz: ZoneInfo) -> datetime | None:
-        """The first instant at which points earned at ``earned_at`` are no longer usable."""
-        if self.mode is ExpiryMode.NEVER:
+        """The first instant at which points earned at ``earned_at`` are no longer usable
+        (``None`` for never, and for inactivity, where it depends on what happens next)."""
+        if self.mode is not ExpiryMode.AFTER:
             return None
-        local = utc(earned_at).astimezone(tz)
+        return self._after(earned_at, tz)
+
+    def inactive_from(self, last_activity: datetime, tz: ZoneInfo) -> datetime | None:
+        """Under the inactivity policy, when a member last active at ``last_activity`` loses
+        every point; ``None`` under the other policies."""
+        if self.mode is not ExpiryMode.INACTIVITY:
+            return None
+        return self._after(last_activity, tz)
+
+    def _after(self, start: datetime, tz: ZoneInfo) -> datetime:
+        local = utc(start).astimezone(tz)
         if self.unit is PeriodUnit.MONTHS:
             shifted = add_months(local, self.period)
         else:

@@ -106,6 +106,7 @@ def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id:
         BalanceChange(available=0 if pending else points, pending=points if pending else 0,
                       lifetime_earned=points),
         now,
+        activity_at=occurred_at,
     )
     limited = {rule.id: rule for rule in compiled.tracked_rules()}
     awards = [(r.rule_id, r.points) for r in applied if r.rule_id in limited]

@@ -8,10 +8,11 @@ re-read, and work is committed in batches so a stopped job loses at most one bat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from loyalty.domain.ledger import BalanceChange, EntryKind, NewEntry
+from loyalty.domain.ledger import BalanceChange, EntryKind, ExpiryMode, NewEntry, PeriodUnit
 from loyalty.services.context import Context
-from loyalty.services.ledger_writes import expire_due_lots
+from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class JobReport:
 
 
 def expire_points(ctx: Context, *, batch_size: int = 500) -> JobReport:
-    """Expire what is left of every lot past its expiry, one expire entry per member and instant."""
+    """Expire what is left of every lot past its expiry, one expire entry per member and
+    instant; and, in programs whose policy is inactivity, every point of members inactive for
+    too long."""
     now = ctx.clock.now()
     members = points = entries = 0
     zones: dict[str, str] = {}
@@ -37,15 +40,49 @@ def expire_points(ctx: Context, *, batch_size: int = 500) -> JobReport:
                     zones[program_id] = uow.programs.get(program_id).time_zone
                 uow.ledger.lock_member(member_id)
                 lots = uow.ledger.available_lots(member_id)
-                _, expired, written = expire_due_lots(
-                    uow, program_id, member_id, lots, now, zones[program_id]
-                )
+                _, expired, written = expire_due_lots(uow, program_id, member_id, lots, now,
+                                                      zones[program_id])
                 if expired:
                     members += 1
                     points += expired
                     entries += written
             uow.commit()
-    return JobReport(members, points, entries)
+    inactive = _expire_inactive(ctx, now, batch_size)
+    return JobReport(members + inactive.members, points + inactive.points,
+                     entries + inactive.entries)
+
+
+def _expire_inactive(ctx: Context, now: datetime, batch_size: int) -> JobReport:
+    members = points = 0
+    with ctx.uow(read_only=True) as uow:
+        programs = [uow.programs.get(pid) for pid in uow.programs.list_ids()]
+        policies = {p.id: uow.programs.compiled_at(p, now).definition.settings.expiry
+                    for p in programs}
+    for program in programs:
+        policy = policies[program.id]
+        if policy.mode is not ExpiryMode.INACTIVITY:
+            continue
+        # A loose bound (rounding only ever extends the deadline); each member is checked
+        # exactly, locked, before anything expires.
+        days = policy.period * (28 if policy.unit is PeriodUnit.MONTHS else 1)
+        before = now - timedelta(days=days)
+        after: str | None = None
+        while True:
+            with ctx.uow() as uow:
+                page = uow.ledger.inactive_members(program.id, before, after=after,
+                                                   limit=batch_size)
+                for member_id, _ in page:
+                    balance = uow.ledger.lock_member(member_id)
+                    lots = uow.ledger.available_lots(member_id)
+                    alive = expire_if_inactive(uow, program, member_id, lots, policy, now)
+                    if not alive and lots:
+                        members += 1
+                        points += balance.available - uow.ledger.balance(member_id).available
+                uow.commit()
+            if len(page) < batch_size:
+                break
+            after = page[-1][0]
+    return JobReport(members, points, members)
 
 
 def release_pending(ctx: Context, *, batch_size: int = 500) -> JobReport:

@@ -13,6 +13,8 @@ from loyalty.domain.ledger import (
     Allocation,
     BalanceChange,
     EntryKind,
+    ExpiryMode,
+    ExpiryPolicy,
     Lot,
     NewEntry,
     last_usable_day,
@@ -61,3 +63,37 @@ def expire_due_lots(
         uow.ledger.apply(member_id, BalanceChange(available=-points, lifetime_expired=points), now)
         expired_total += points
     return alive, expired_total, len(due)
+
+
+def expire_if_inactive(uow: Any, program: Any, member_id: str, lots: list[Lot],
+                       policy: ExpiryPolicy, now: datetime) -> list[Lot]:
+    """Under the inactivity policy, expire every point of a member inactive for too long
+    (within the caller's transaction, the member locked); return the lots still alive."""
+    if policy.mode is not ExpiryMode.INACTIVITY or not lots:
+        return lots
+    last = uow.ledger.last_activity(member_id)
+    deadline = policy.inactive_from(last, program.tz) if last is not None else None
+    if deadline is None or deadline > now:
+        return lots
+    points = sum(lot.remaining for lot in lots)
+    if points <= 0:
+        return lots
+    entry_id = uow.ledger.append(
+        program.id,
+        member_id,
+        NewEntry(
+            kind=EntryKind.EXPIRE,
+            points=-points,
+            available_delta=-points,
+            pending_delta=0,
+            occurred_at=deadline,
+            reason=(f"{points} points expired: no activity for {policy.period} "
+                    f"{policy.unit.value} (last usable day "
+                    f"{last_usable_day(deadline, program.tz).isoformat()})"),
+        ),
+        now,
+    )
+    uow.ledger.take_from_lots(entry_id, [Allocation(lot.id, lot.remaining) for lot in lots
+                                         if lot.remaining > 0])
+    uow.ledger.apply(member_id, BalanceChange(available=-points, lifetime_expired=points), now)
+    return []

@@ -28,7 +28,7 @@ from loyalty.services.idempotency import (
     load,
     serialisable,
 )
-from loyalty.services.ledger_writes import expire_due_lots
+from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
         lots, _, _ = expire_due_lots(
             uow, program.id, command.member_id, lots, now, program.time_zone
         )
+        policy = uow.programs.compiled_at(program, now).definition.settings.expiry
+        lots = expire_if_inactive(uow, program, command.member_id, lots, policy, now)
         allocations = allocate_fefo(lots, command.points, now)
         entry_id = uow.ledger.append(
             program.id,
@@ -102,6 +104,7 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
             command.member_id,
             BalanceChange(available=-command.points, lifetime_redeemed=command.points),
             now,
+            activity_at=now,
         )
         expiry = {lot.id: lot.expires_at for lot in lots}
         result = PointsDebited(
@@ -156,16 +159,23 @@ def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int 
             raise MemberNotFound(f"there is no member {member_id!r} in this program")
         balance = uow.ledger.balance(member_id)
         lots = uow.ledger.open_lots(member_id)
+        policy = uow.programs.compiled_at(program, now).definition.settings.expiry
+        last_activity = uow.ledger.last_activity(member_id)
+    inactive_from = (policy.inactive_from(last_activity, program.tz)
+                     if last_activity is not None else None)
     overdue = 0
     by_expiry: dict[datetime, int] = defaultdict(int)
     by_release: dict[datetime | None, int] = defaultdict(int)
     for lot_status, remaining, available_at, expires_at in lots:
         if lot_status == LotStatus.PENDING.value:
             by_release[available_at] += remaining
-        elif expires_at is not None and expires_at <= now:
+        elif (expires_at is not None and expires_at <= now) or (
+                inactive_from is not None and inactive_from <= now):
             overdue += remaining
         elif expires_at is not None:
             by_expiry[expires_at] += remaining
+        elif inactive_from is not None:
+            by_expiry[inactive_from] += remaining  # unless the member is active before then
     return BalanceView(
         member_id=member_id,
         status=status.value,
