@@ -8,6 +8,7 @@ for validation errors, and e.g. ``available`` and ``required`` for insufficient 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -29,6 +30,7 @@ STATUS_OF: dict[type[domain.LoyaltyError], int] = {
     domain.MemberNotActive: 409,
     domain.IdempotencyKeyReused: 422,
     domain.InvalidRequest: 422,
+    domain.InvalidDefinition: 422,
 }
 
 # Problems raised by the HTTP layer itself, by status.
@@ -46,19 +48,13 @@ HTTP_PROBLEMS = {
     500: ("internal-error", "Internal server error"),
 }
 
+def _all_errors(cls: type[domain.LoyaltyError]) -> list[type[domain.LoyaltyError]]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in _all_errors(child))]
+
+
+# Every problem type this API answers with, for /problems/<code>.
 PROBLEM_DESCRIPTIONS = {code: title for code, title in HTTP_PROBLEMS.values()} | {
-    cls.code: cls.title
-    for cls in [
-        domain.LoyaltyError,
-        *STATUS_OF,
-        domain.ProgramNotFound,
-        domain.MemberNotFound,
-        domain.IdentityAlreadyUsed,
-        domain.ProgramAlreadyExists,
-        domain.InvalidAmount,
-        domain.CurrencyMismatch,
-        domain.InvalidIdentity,
-    ]
+    cls.code: cls.title for cls in _all_errors(domain.LoyaltyError)
 }
 
 
@@ -68,13 +64,14 @@ def problem(
     title: str,
     detail: str | None = None,
     headers: dict[str, str] | None = None,
-    **extensions: Any,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body["instance"] = request.path
-    body.update(extensions)
+    # Extension members never replace the standard ones (RFC 9457 section 3.2).
+    body.update({k: v for k, v in (extensions or {}).items() if k not in body})
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -82,11 +79,17 @@ def problem(
 
 
 def field_error(field: str, detail: str) -> dict[str, str]:
-    """One offending field: its dotted name and a JSON pointer (RFC 6901) into the body."""
-    parts = [part.replace("~", "~0").replace("/", "~1") for part in field.split(".")] \
-        if field else []
+    """One offending field: its name (dotted, or a document path such as
+    ``rules[3].conditions.value``) and a JSON pointer (RFC 6901) to it in the body."""
+    parts = [part.replace("~", "~0").replace("/", "~1")
+             for part in _dotted(field).split(".")] if field else []
     return {"field": field, "pointer": "#" + "".join(f"/{part}" for part in parts),
             "detail": detail}
+
+
+def _dotted(path: str) -> str:
+    """``rules[3].conditions.all[1]`` as the dotted field name ``rules.3.conditions.all.1``."""
+    return re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
 
 
 def flatten(messages: Any, prefix: str = "") -> list[dict[str, str]]:
@@ -175,7 +178,7 @@ class LoyaltyApi(Api):
         for name, value in error.get_headers():
             if name in ("Retry-After", "WWW-Authenticate", "Allow"):
                 headers[name] = value
-        return problem(status, code, title, detail, headers=headers, **extensions)
+        return problem(status, code, title, detail, headers=headers, extensions=extensions)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -185,9 +188,12 @@ def register_error_handlers(app: Flask) -> None:
         extensions = dict(error.extensions)
         if error.field:
             extensions["errors"] = [field_error(error.field, error.detail)]
+        if "problems" in extensions:  # an invalid definition: every mistake, with its path
+            extensions["errors"] = [field_error(p["field"], p["detail"])
+                                    for p in extensions.pop("problems")]
         headers = {"WWW-Authenticate": 'Bearer realm="loyalty"'} if status == 401 else None
         return problem(status, error.code, error.title, error.detail, headers=headers,
-                       **extensions)
+                       extensions=extensions)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

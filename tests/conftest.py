@@ -21,6 +21,7 @@ from api.app import create_app
 from api.cli import alembic_config
 from loyalty.adapters.db import make_engine
 from loyalty.adapters.orm import Base
+from loyalty.adapters.repositories import forget_compiled_programs
 from loyalty.config import Settings
 from loyalty.services.access import Actor, CreateKey, create_key
 from loyalty.services.bootstrap import bootstrap
@@ -103,6 +104,9 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def ctx(settings: Settings) -> Iterator[Context]:
+    # Each test re-creates programs under the same ids, sometimes at the same frozen instant:
+    # start without the compiled versions of an earlier test.
+    forget_compiled_programs()
     engine = make_engine(settings)
     yield bootstrap(settings, engine=engine)
     engine.dispose()

@@ -25,7 +25,6 @@ from api.schemas import (
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key
 from loyalty.domain.access import Scope
 from loyalty.domain.basket import Basket, Event
-from loyalty.domain.money import Money
 from loyalty.services import events, programs, simulation
 
 blp = Blueprint("rules", __name__, url_prefix="/v1/programs/<program>",
@@ -72,7 +71,7 @@ class Simulate(MethodView):
         hypothetical = None
         if data.get("hypothetical_member") is not None:
             member = dict(data["hypothetical_member"])
-            member["spend_last_days"] = {int(days): Money.parse(amount, "XXX").minor
+            member["spend_last_days"] = {int(days): amount
                                          for days, amount in member["spend_last_days"].items()}
             hypothetical = simulation.HypotheticalMember(**member)
         return simulation.simulate(context(), simulation.Simulate(

@@ -69,6 +69,11 @@ _COMPILED: dict[tuple[str, int, datetime], CompiledProgram] = {}
 _COMPILED_LIMIT = 256
 
 
+def forget_compiled_programs() -> None:
+    """Empty the cache (tests that re-create a program under the same id and instant)."""
+    _COMPILED.clear()
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     version: int
@@ -720,19 +725,19 @@ class RuleUsageRepository:
         ) or 0
 
     def spend_between(self, member_id: str, start: datetime, end: datetime) -> int:
-        return self.session.scalar(
+        return int(self.session.scalar(
             select(func.coalesce(func.sum(PurchaseRow.total), 0))
             .where(PurchaseRow.member_id == member_id, PurchaseRow.occurred_at >= start,
                    PurchaseRow.occurred_at < end)
-        ) or 0
+        ) or 0)
 
     def awarded_between(self, member_id: str, rule_id: str, start: datetime,
                         end: datetime) -> int:
-        return self.session.scalar(
+        return int(self.session.scalar(
             select(func.coalesce(func.sum(RuleAwardRow.points), 0))
             .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id == rule_id,
                    RuleAwardRow.occurred_at >= start, RuleAwardRow.occurred_at < end)
-        ) or 0
+        ) or 0)
 
     def rules_ever_awarded(self, member_id: str, rule_ids: Sequence[str]) -> set[str]:
         if not rule_ids:
@@ -750,17 +755,17 @@ class RuleUsageRepository:
             dialect_insert(RuleBudgetRow).values(program_id=program_id, rule_id=rule_id,
                                                  spent=0).on_conflict_do_nothing()
         )
-        return self.session.execute(
+        return int(self.session.execute(
             select(RuleBudgetRow.spent).where(RuleBudgetRow.program_id == program_id,
                                               RuleBudgetRow.rule_id == rule_id)
             .with_for_update()
-        ).scalar_one()
+        ).scalar_one())
 
     def budget_spent(self, program_id: str, rule_id: str) -> int:
-        return self.session.scalar(
+        return int(self.session.scalar(
             select(RuleBudgetRow.spent).where(RuleBudgetRow.program_id == program_id,
                                               RuleBudgetRow.rule_id == rule_id)
-        ) or 0
+        ) or 0)
 
     def spend_budget(self, program_id: str, rule_id: str, points: int) -> None:
         self.session.execute(

@@ -79,7 +79,8 @@ def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
                                  field="member")
         status, attributes, enrolled_at = profile
         if status is MemberStatus.CLOSED:
-            raise MemberNotActive("a closed member no longer earns points", status=status.value)
+            raise MemberNotActive("a closed member no longer earns points",
+                                  member_status=status.value)
         compiled = uow.programs.compiled_at(program, command.occurred_at)
         facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
                              status=status.value, attributes=attributes, enrolled_at=enrolled_at)

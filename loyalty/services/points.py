@@ -75,7 +75,7 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
             raise MemberNotFound(f"there is no member {command.member_id!r} in this program")
         if status is not MemberStatus.ACTIVE:
             raise MemberNotActive(
-                f"a {status.value} member cannot spend points", status=status.value
+                f"a {status.value} member cannot spend points", member_status=status.value
             )
         uow.ledger.lock_member(command.member_id)
         lots = uow.ledger.available_lots(command.member_id)

@@ -17,8 +17,8 @@ from loyalty.domain.audit import NewAuditRecord
 from loyalty.domain.errors import (
     InvalidDefinition,
     InvalidRequest,
-    NotFound,
     ProgramAlreadyExists,
+    VersionNotFound,
 )
 from loyalty.domain.money import validate_currency
 from loyalty.domain.time import utc, zone
@@ -148,7 +148,7 @@ def get_version(ctx: Context, program_id: str, version: int | None = None) -> Ve
                 return VersionView(program_id, info.version, info.published_at,
                                    info.effective_from, info.published_by,
                                    uow.programs.document(program_id, info.version) or {})
-    raise NotFound(f"program {program_id!r} has no version {version}")
+    raise VersionNotFound(f"program {program_id!r} has no version {version}")
 
 
 def get_draft(ctx: Context, program_id: str) -> DraftView:

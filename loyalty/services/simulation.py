@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.domain.basket import Basket, Event, PurchaseLine
-from loyalty.domain.errors import CurrencyMismatch, InvalidRequest, MemberNotFound
-from loyalty.domain.money import format_minor
+from loyalty.domain.errors import CurrencyMismatch, InvalidAmount, InvalidRequest, MemberNotFound
+from loyalty.domain.money import Money, format_minor
 from loyalty.domain.time import utc
 from loyalty.rules.engine import CompiledProgram, Evaluation, MemberFacts, period_bounds
 from loyalty.rules.program import Program
@@ -46,7 +46,7 @@ class HypotheticalMember:
     attributes: dict[str, Any] = field(default_factory=dict)
     enrolled_at: datetime | None = None
     purchases: int = 0
-    spend_last_days: dict[int, int] = field(default_factory=dict)
+    spend_last_days: dict[int, str] = field(default_factory=dict)  # days -> "120.00"
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,16 @@ def simulate(ctx: Context, command: Simulate) -> Simulation:
         else:
             member = command.hypothetical
             assert member is not None
+            spend: dict[int, int] = {}
+            for days, amount in member.spend_last_days.items():
+                try:
+                    spend[days] = Money.parse(amount, program.currency).minor
+                except InvalidAmount as error:
+                    raise InvalidAmount(error.detail, field=(
+                        f"hypothetical_member.spend_last_days.{days}")) from None
             facts = MemberFacts(tier=member.tier, attributes=member.attributes,
                                 enrolled_at=member.enrolled_at, purchases=member.purchases,
-                                spend_last_days=member.spend_last_days)
+                                spend_last_days=spend)
     if command.basket is not None:
         evaluation = compiled.evaluate_purchase(replace(command.basket, occurred_at=at), facts)
         return _as_simulation(evaluation, program, True)
@@ -129,6 +136,11 @@ def preview_purchase(ctx: Context, command: RecordPurchase) -> Simulation:
                     promo_codes=command.promo_codes,
                     paid_with_gift_cards=command.paid_with_gift_cards)
     _check_totals(basket, command.totals)
+    with ctx.uow(read_only=True) as uow:
+        program = uow.programs.get(command.program_id)
+    if command.currency != program.currency:
+        raise CurrencyMismatch(f"this program runs in {program.currency}, not {command.currency}",
+                               field="currency")
     return simulate(ctx, Simulate(command.program_id, at, basket=basket, member=command.member))
 
 
