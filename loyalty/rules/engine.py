@@ -88,8 +88,10 @@ class RuleResult(NamedTuple):
         return entry
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
+    """The points a basket or event earns, and every rule's result (a named tuple: cheap to
+    make, immutable)."""
+
     points: int
     earn_base: int  # minor units; 0 for events
     version: int | None
@@ -222,38 +224,46 @@ class CompiledProgram:
 
     def _run(self, rules: list[_CompiledRule], context: _Context, base: _Base) -> Evaluation:
         results: list[RuleResult] = []
+        append = results.append
         earned = 0
         ended_by: str | None = None
         for rule in rules:
             if ended_by is not None:
-                results.append(rule.skipped(f"not evaluated: rule {ended_by} applied first"))
+                append(rule.skipped(f"not evaluated: rule {ended_by} applied first"))
                 continue
             result = rule.evaluate(context, base, earned)
             if result.applied:
                 stacking = rule.stacking
-                if stacking is Stacking.EXCLUSIVE:
-                    results = [
-                        r if not r.applied else r._replace(
-                            applied=False, points=0,
-                            detail=f"{r.detail}; taken back: rule {rule.rule.id} is exclusive")
-                        for r in results
-                    ]
-                    earned = 0
-                earned += result.points
                 if stacking is not Stacking.STACK:
+                    if stacking is Stacking.EXCLUSIVE:
+                        results[:] = [
+                            r if not r.applied else r._replace(
+                                applied=False, points=0,
+                                detail=f"{r.detail}; taken back: rule {rule.rule.id} is "
+                                       "exclusive")
+                            for r in results
+                        ]
+                        earned = 0
                     ended_by = rule.rule.id
-            results.append(result)
+                earned += result.points
+            append(result)
         return Evaluation(earned, base.total, self.version, tuple(results))
 
 
-@dataclass(frozen=True, slots=True)
-class _Base:
+class _Base(NamedTuple):
     total: int
     lines: list[tuple[PurchaseLine, Decimal]]
     shipping: Decimal
 
 
 class _CompiledRule:
+    __slots__ = (
+        "_skipped", "detail_head", "detail_tail", "effect", "extra_factor", "fixed_points",
+        "fixed_text", "hours", "limited", "line_only", "line_scoped", "off_days", "off_hours",
+        "once", "outside_window", "predicate", "program", "rate", "rate_text", "rule",
+        "spend_days", "stacking", "uses_purchases", "weekdays", "whole_rate", "window",
+    )
+
     def __init__(self, rule: Rule, program: CompiledProgram) -> None:
         self.rule = rule
         self.program = program
@@ -291,6 +301,8 @@ class _CompiledRule:
             self.fixed_points, self.fixed_text = effect.points, f"{effect.points} points"
         if isinstance(effect, Multiplier):
             self.extra_factor = effect.factor - 1
+        self.whole_rate = (int(effect.points) if isinstance(effect, PerUnit)
+                           and effect.points == effect.points.to_integral_value() else None)
         self.effect = {PerCurrencyUnit: self._per_currency_unit, FixedPoints: self._fixed,
                        Multiplier: self._multiplier, PerUnit: self._per_unit}[type(effect)]
         limits = rule.limits
@@ -446,13 +458,15 @@ class _CompiledRule:
 
     def _per_unit(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
                   earned_before: int) -> tuple[int, str, str | None]:
-        rate, rounding = self.rule.effect.points, self.program.rounding
-        units = [line.quantity for line, _ in matching]
-        total = sum(units)
-        if self.program.per_line:
-            points = sum(rounding.round(rate * unit) for unit in units)
+        total = sum([line.quantity for line, _ in matching])
+        if self.whole_rate is not None:  # whole points per unit: no rounding to do
+            points = self.whole_rate * total
         else:
-            points = rounding.round(rate * total)
+            rate, rounding = self.rule.effect.points, self.program.rounding
+            if self.program.per_line:
+                points = sum(rounding.round(rate * line.quantity) for line, _ in matching)
+            else:
+                points = rounding.round(rate * total)
         return points, f"{self.rate_text} point(s) x {total} unit(s) = {points}", str(total)
 
     def _per_currency_unit(self, matching: list[tuple[PurchaseLine, Decimal]], base: _Base,
