@@ -418,6 +418,18 @@ def jobs_birthdays(ctx: click.Context) -> None:
     click.echo(f"Fired {fired.members} birthday event(s), {fired.points} points.")
 
 
+@jobs.command("tiers")
+@click.pass_context
+def jobs_tiers(ctx: click.Context) -> None:
+    """Review tiers: ended qualification periods, grace periods, ladder changes."""
+    from loyalty.services.tiers import review_tiers
+
+    report = review_tiers(bootstrap(_settings(ctx)))
+    click.echo(f"Reviewed {report.members} members: {report.upgraded} up, "
+               f"{report.downgraded} down, {report.drops_scheduled} drop(s) scheduled, "
+               f"{report.drops_cancelled} cancelled.")
+
+
 @jobs.command("release-pending")
 @click.pass_context
 def jobs_release_pending(ctx: click.Context) -> None:

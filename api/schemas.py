@@ -338,6 +338,8 @@ class PurchaseRecordedSchema(Schema):
     program_version = fields.Integer(allow_none=True)
     explanation = fields.List(fields.Nested(ExplanationSchema))
     balance = fields.Nested(BalanceSnapshotSchema)
+    tier = fields.String(allow_none=True)
+    upgraded_from = fields.String(allow_none=True)
 
 
 # -- points -------------------------------------------------------------------------------
@@ -379,6 +381,21 @@ class PendingPointsSchema(Schema):
     available_at = fields.AwareDateTime(allow_none=True)
 
 
+class TierProgressSchema(Schema):
+    tier = fields.String()
+    tier_name = fields.String()
+    measure_kind = fields.String(metadata={"description": "spend, points or purchases"})
+    measure = fields.String(metadata={"description": "the measure over the current window"})
+    next_tier = fields.String(allow_none=True)
+    next_tier_name = fields.String(allow_none=True)
+    needed = fields.String(allow_none=True, metadata={"description": "still needed for it"})
+    requalify_by = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "when the current qualification period ends"})
+    would_fall_to = fields.String(allow_none=True, metadata={
+        "description": "the tier the review would leave, measured as of now"})
+    floor_until = fields.AwareDateTime(allow_none=True)
+
+
 class BalanceSchema(Schema):
     member_id = fields.String()
     status = fields.String()
@@ -390,6 +407,7 @@ class BalanceSchema(Schema):
     next_expiries = fields.List(fields.Nested(ExpiringPointsSchema))
     pending_releases = fields.List(fields.Nested(PendingPointsSchema))
     as_of = fields.AwareDateTime()
+    tier = fields.Nested(TierProgressSchema, allow_none=True)
 
 
 class LedgerQuerySchema(Schema):
@@ -676,3 +694,36 @@ class BacktestSchema(Schema):
     difference = fields.Integer()
     members_affected = fields.Integer()
     rules = fields.List(fields.Nested(RuleTotalSchema))
+
+
+# -- tiers ------------------------------------------------------------------------------------
+
+
+class SetTierSchema(Schema):
+    tier = Text(required=True, validate=validate.Length(1, 64))
+    until = Instant(load_default=None, allow_none=True, metadata={
+        "description": "the tier is a floor until then; none: until changed again"})
+    reason = Text(required=True, free_text=True, validate=validate.Length(1, 500))
+
+
+class TierChangeSchema(Schema):
+    from_tier = fields.String(allow_none=True)
+    to_tier = fields.String()
+    at = fields.AwareDateTime()
+    reason = fields.String(metadata={"description": "threshold, period_review, manual, return, "
+                                                    "ladder_change"})
+    detail = fields.String(allow_none=True)
+
+
+class TierViewSchema(Schema):
+    member_id = fields.String()
+    tier = fields.Nested(TierProgressSchema, allow_none=True)
+    history = fields.List(fields.Nested(TierChangeSchema))
+
+
+class TierMovesSchema(Schema):
+    members = fields.Integer()
+    up = fields.Integer()
+    down = fields.Integer()
+    unchanged = fields.Integer()
+    by_tier = fields.Dict(keys=fields.String(), values=fields.Integer())

@@ -8,18 +8,20 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.auth import requires
+from api.auth import current_principal, requires
 from api.schemas import (
     BalanceSchema,
     DebitSchema,
     LedgerPageSchema,
     LedgerQuerySchema,
     PointsDebitedSchema,
+    SetTierSchema,
+    TierViewSchema,
 )
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key, settings
 from loyalty.domain.access import Scope
 from loyalty.domain.errors import InvalidRequest
-from loyalty.services import points
+from loyalty.services import points, tiers
 
 blp = Blueprint(
     "points",
@@ -79,3 +81,35 @@ class Debits(MethodView):
             program_id=program, member_id=member_id, request_key=request_key(), **data
         )
         return created(points.debit_points(context(), command))
+
+
+@blp.route("/tier")
+class Tier(MethodView):
+    @requires(Scope.CHECKOUT, Scope.AGENT, Scope.MEMBER)
+    @blp.response(200, TierViewSchema)
+    def get(self, program: str, member_id: str) -> Any:
+        """Read the tier and its history
+
+        The member's tier, the measure over the current window, the next tier and what is
+        still needed for it, when the tier must be requalified and what the member would fall
+        to; and every tier change (from, to, when, why).
+        """
+        view = tiers.tier_view(context(), program, member_id)
+        return {"member_id": view.member_id, "history": view.history,
+                "tier": points.current_tier_progress(view)}
+
+    @requires(Scope.AGENT)
+    @blp.arguments(SetTierSchema)
+    @blp.response(200, TierViewSchema)
+    def put(self, data: dict[str, Any], program: str, member_id: str) -> Any:
+        """Set the tier by hand
+
+        An agent puts the member in a tier, with a reason; until ``until`` it is a floor that
+        no period review goes below. Recorded in the tier history and the audit log.
+        """
+        principal = current_principal()
+        view = tiers.set_tier(context(), program, member_id, data["tier"], until=data["until"],
+                              reason=data["reason"], actor=principal.actor,
+                              acting_person=principal.acting_person)
+        return {"member_id": view.member_id, "history": view.history,
+                "tier": points.current_tier_progress(view)}

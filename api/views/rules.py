@@ -19,6 +19,7 @@ from api.schemas import (
     PublishSchema,
     SimulateSchema,
     SimulationSchema,
+    TierMovesSchema,
     VersionListSchema,
     VersionSchema,
 )
@@ -128,6 +129,20 @@ class Draft(MethodView):
         error with its path (``rules[3].conditions.all[1].value``), and keeps nothing.
         """
         return programs.save_draft(context(), program, document, current_principal().actor)
+
+
+@blp.route("/definition/draft/tier-moves")
+class TierMoves(MethodView):
+    @requires(Scope.MARKETER)
+    @blp.response(200, TierMovesSchema)
+    def get(self, program: str) -> Any:
+        """Preview the draft's tier ladder
+
+        How many of today's members the draft's ladder would move up (at once, through
+        ``loyalty jobs tiers`` after publishing) and down (at their next review), and how many
+        would then be in each tier.
+        """
+        return programs.draft_tier_moves(context(), program)
 
 
 @blp.route("/definition/publish")

@@ -364,3 +364,74 @@ class InstanceSecretRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[Instant]
+
+
+class QualifyingActivityRow(Base):
+    """What counts toward tiers: spend, qualifying points and purchases, dated. Returns add
+    negative rows. A tier window's measure is a sum over a range of ``occurred_at``."""
+
+    __tablename__ = "qualifying_activity"
+    __table_args__ = (
+        Index("ix_qualifying_activity_member_id_occurred_at", "member_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    occurred_at: Mapped[Instant]
+    spend: Mapped[MinorUnits]
+    points: Mapped[Points]
+    purchases: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # purchase, return, adjustment
+    reference: Mapped[str | None] = mapped_column(String(64))
+
+
+class MemberTierRow(Base):
+    """A member's tier, the agent's floor, a scheduled drop, and the last period reviewed."""
+
+    __tablename__ = "member_tiers"
+
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(64))
+    achieved_at: Mapped[Instant]
+    manual_tier: Mapped[str | None] = mapped_column(String(64))
+    manual_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    drop_to: Mapped[str | None] = mapped_column(String(64))
+    drop_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reviewed_through: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[Instant]
+
+
+class TierChangeRow(Base):
+    """Every tier change: from, to, when, why. Append-only."""
+
+    __tablename__ = "tier_changes"
+    __table_args__ = (Index("ix_tier_changes_member_id_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    from_tier: Mapped[str | None] = mapped_column(String(64))
+    to_tier: Mapped[str] = mapped_column(String(64))
+    at: Mapped[Instant]
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(128))
+
+
+class DomainEventRow(Base):
+    """Business events (tier upgraded, tier will drop...), written in the transaction of the
+    change: the outbox from which notifications are delivered."""
+
+    __tablename__ = "domain_events"
+    __table_args__ = (Index("ix_domain_events_delivered_at_id", "delivered_at", "id"),)
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[Instant]
+    recorded_at: Mapped[Instant]
+    payload: Mapped[dict[str, Any]]
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

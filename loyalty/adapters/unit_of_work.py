@@ -22,6 +22,7 @@ from loyalty.adapters.repositories import (
     PurchaseRepository,
     RuleUsageRepository,
 )
+from loyalty.adapters.tier_repositories import TierRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -33,6 +34,7 @@ class SqlAlchemyUnitOfWork:
     usage: RuleUsageRepository
     events: EventRepository
     history: PurchaseHistoryRepository
+    tiers: TierRepository
     keys: KeyRepository
     secrets: SecretRepository
     audit: AuditRepository
@@ -54,6 +56,7 @@ class SqlAlchemyUnitOfWork:
         self.usage = RuleUsageRepository(session)
         self.events = EventRepository(session)
         self.history = PurchaseHistoryRepository(session)
+        self.tiers = TierRepository(session)
         self.keys = KeyRepository(session)
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)

@@ -31,6 +31,7 @@ from pydantic import (
 
 from loyalty.domain.errors import InvalidAmount
 from loyalty.domain.money import Money
+from loyalty.domain.tiers import DowngradePolicy, Ladder, Level, Measure, WindowKind
 from loyalty.rules.settings import ExactDecimal, ProgramSettings
 
 
@@ -440,11 +441,89 @@ def _facts_of(condition: Any) -> Any:
         yield from _facts_of(condition.not_)
 
 
+class TierLevel(Strict):
+    """One level of the ladder. ``threshold`` is inclusive, in the measure's unit: an amount
+    (``"500.00"``) for spend, a number for points and purchases; the first level's is 0."""
+
+    id: str
+    name: str = Field(min_length=1, max_length=200)
+    threshold: str | int
+    multiplier: ExactDecimal = Field(default=Decimal(1), ge=1, le=100,
+                                     description="multiplies what purchases earn at this tier")
+    bonus_points: int = Field(default=0, ge=0, le=10_000_000,
+                              description="given once, when the member first reaches the tier")
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _slug(v)))
+
+
+class TierWindow(Strict):
+    type: WindowKind = WindowKind.CALENDAR_YEAR
+    months: int = Field(default=12, ge=1, le=120, description="for rolling windows")
+
+
+class Downgrade(Strict):
+    policy: DowngradePolicy = DowngradePolicy.PERIOD_END
+    grace_days: int = Field(default=0, ge=0, le=366)
+
+
+class Tiers(Strict):
+    """The tier ladder: its measure, window, policies and levels (lowest first)."""
+
+    measure: Measure = Measure.SPEND
+    window: TierWindow = Field(default_factory=TierWindow)
+    upgrade_earns_at_new_tier: bool = True
+    downgrade: Downgrade = Field(default_factory=Downgrade)
+    levels: list[TierLevel] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _ladder(self) -> Tiers:
+        previous: int | None = None
+        seen: set[str] = set()
+        for index, level in enumerate(self.levels):
+            if level.id in seen:
+                raise ValueError(f"levels[{index}].id: two levels have the id {level.id!r}")
+            seen.add(level.id)
+            try:
+                threshold = self.threshold_of(level, "CLF")
+            except ValueError as error:
+                raise ValueError(f"levels[{index}].threshold: {error}") from None
+            if index == 0 and threshold != 0:
+                raise ValueError("levels[0].threshold: the lowest level starts at 0")
+            if previous is not None and threshold <= previous:
+                raise ValueError(f"levels[{index}].threshold: thresholds rise from level "
+                                 "to level")
+            previous = threshold
+        return self
+
+    def threshold_of(self, level: TierLevel, currency: str) -> int:
+        if self.measure is Measure.SPEND:
+            if not isinstance(level.threshold, str):
+                raise ValueError("a spend threshold is an amount such as \"500.00\"")
+            try:
+                return Money.parse(level.threshold, currency).minor
+            except InvalidAmount as error:
+                raise ValueError(error.detail) from None
+        if isinstance(level.threshold, bool) or not isinstance(level.threshold, int):
+            raise ValueError(f"a {self.measure.value} threshold is a whole number")
+        if level.threshold < 0:
+            raise ValueError("a threshold is not negative")
+        return level.threshold
+
+    def ladder(self, currency: str) -> Ladder:
+        return Ladder(
+            levels=tuple(Level(level.id, level.name, self.threshold_of(level, currency), rank)
+                         for rank, level in enumerate(self.levels)),
+            measure=self.measure, window=self.window.type, months=self.window.months,
+            downgrade=self.downgrade.policy, grace_days=self.downgrade.grace_days,
+        )
+
+
 class ProgramDefinition(Strict):
-    """A whole program version: its settings and its earn rules."""
+    """A whole program version: its settings, its earn rules and its tier ladder."""
 
     settings: ProgramSettings = Field(default_factory=ProgramSettings)
     rules: list[Rule] = Field(default_factory=list)
+    tiers: Tiers | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ProgramDefinition:
@@ -494,7 +573,7 @@ def load_definition(document: Any) -> ProgramDefinition:
 _CONDITION_TAGS = ("all", "any", "not")
 _EFFECT_TAGS = ("per_currency_unit", "fixed", "multiplier", "per_unit")
 _FIELD_PREFIX = re.compile(r"^(fact|op|value|days): ")
-_DOCUMENT_PATH = re.compile(r"^((?:rules|settings)[\w\[\].]*): ")
+_DOCUMENT_PATH = re.compile(r"^((?:rules|settings|levels)[\w\[\].]*): ")
 
 
 def _path(location: tuple[Any, ...]) -> str:
@@ -520,9 +599,10 @@ def _problem(error: Any) -> tuple[str, str]:
     field = _FIELD_PREFIX.match(message)
     if field:
         path, message = f"{path}.{field.group(1)}", message[field.end():]
-    located = _DOCUMENT_PATH.match(message) if path == "(document)" else None
+    located = _DOCUMENT_PATH.match(message) if path in ("(document)", "tiers") else None
     if located:
-        path, message = located.group(1), message[located.end():]
+        prefix = "" if path == "(document)" else f"{path}."
+        path, message = prefix + located.group(1), message[located.end():]
     return path, message
 
 
@@ -550,4 +630,10 @@ def money_problems(definition: ProgramDefinition, currency: str) -> list[tuple[s
     for index, rule in enumerate(definition.rules):
         if rule.conditions is not None:
             walk(rule.conditions, f"rules[{index}].conditions")
+    if definition.tiers is not None and definition.tiers.measure is Measure.SPEND:
+        for index, level in enumerate(definition.tiers.levels):
+            try:
+                Money.parse(str(level.threshold), currency)
+            except InvalidAmount as error:
+                problems.append((f"tiers.levels[{index}].threshold", error.detail))
     return problems

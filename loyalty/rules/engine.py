@@ -151,6 +151,11 @@ class CompiledProgram:
         self.by_trigger: dict[str, list[_CompiledRule]] = {}
         for rule in self.rules:
             self.by_trigger.setdefault(rule.rule.trigger, []).append(rule)
+        tiers = definition.tiers
+        self.ladder = tiers.ladder(currency) if tiers is not None else None
+        self.tier_multipliers = ({level.id: (level.name, level.multiplier)
+                                  for level in tiers.levels if level.multiplier > 1}
+                                 if tiers is not None else {})
 
     def money_text(self, minor: int) -> str:
         """``format_minor`` without its generality: this runs for every rule of every basket."""
@@ -214,8 +219,20 @@ class CompiledProgram:
         occurred = utc(basket.occurred_at)
         context = _Context(basket, None, occurred.astimezone(self.tz), occurred, member)
         base_total, lines, shipping_base = self.earn_base(basket)
-        return self._run(self.by_trigger.get("purchase", []), context,
-                         _Base(base_total, lines, shipping_base))
+        evaluation = self._run(self.by_trigger.get("purchase", []), context,
+                               _Base(base_total, lines, shipping_base))
+        boost = self.tier_multipliers.get(member.tier or "")
+        if boost is None or evaluation.points <= 0:
+            return evaluation
+        # The tier's earn multiplier, on everything the purchase's rules gave. Its points do not
+        # qualify for tiers themselves (a tier must not lift itself).
+        name, factor = boost
+        extra = self.rounding.round(Decimal(evaluation.points) * (factor - 1))
+        result = RuleResult(f"tier-{member.tier}", f"{name} tier", extra > 0, extra,
+                            f"{name} tier: x{_plain(factor)} on {evaluation.points} points "
+                            f"= +{extra}", str(evaluation.points), _plain(factor), None, False)
+        return evaluation._replace(points=evaluation.points + max(extra, 0),
+                                   results=(*evaluation.results, result))
 
     def evaluate_event(self, event: Event, member: MemberFacts) -> Evaluation:
         occurred = utc(event.occurred_at)

@@ -37,7 +37,12 @@ def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_i
         rule.id: rule.limits.budget - spent(program.id, rule.id)
         for rule in tracked if rule.limits.budget is not None
     }
+    tier = None
+    if compiled.ladder is not None:
+        state = uow.tiers.get(member_id)
+        tier = compiled.ladder.level(state.tier if state else None).id
     return MemberFacts(
+        tier=tier,
         status=status,
         attributes=attributes,
         enrolled_at=enrolled_at,

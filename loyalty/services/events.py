@@ -28,6 +28,7 @@ from loyalty.services.idempotency import (
 )
 from loyalty.services.members import MemberRef, resolve_member_id
 from loyalty.services.purchases import BalanceSnapshot
+from loyalty.services.tiers import qualify_event_points
 
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -95,6 +96,10 @@ def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
                             occurred_at=command.occurred_at, now=now,
                             reason=f"{command.type} event {command.external_id}",
                             event_id=event_id, may_wait=False)
+        if compiled.ladder is not None and evaluation.qualifying_points:
+            qualify_event_points(uow, program, compiled, member_id, enrolled_at,
+                                 evaluation.qualifying_points, occurred_at=command.occurred_at,
+                                 now=now, reference=event_id)
         result = EventRecorded(
             event_id=event_id, member_id=member_id, type=command.type,
             external_id=command.external_id, occurred_at=command.occurred_at,

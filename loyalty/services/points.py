@@ -6,6 +6,7 @@ import base64
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from loyalty.domain.errors import InvalidRequest, MemberNotActive, MemberNotFound
 from loyalty.domain.ledger import (
@@ -18,6 +19,8 @@ from loyalty.domain.ledger import (
     last_usable_day,
 )
 from loyalty.domain.members import MemberStatus
+from loyalty.domain.money import format_minor
+from loyalty.domain.tiers import Measure
 from loyalty.services.context import Context
 from loyalty.services.idempotency import (
     IdempotencyKey,
@@ -29,6 +32,7 @@ from loyalty.services.idempotency import (
     serialisable,
 )
 from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
+from loyalty.services.tiers import current_progress
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,23 @@ class PendingPoints:
 
 
 @dataclass(frozen=True)
+class TierProgress:
+    """The member's tier and what it takes to move: measures are decimal strings for spend
+    (in the program's currency) and whole numbers as text for points and purchases."""
+
+    tier: str
+    tier_name: str
+    measure_kind: str
+    measure: str
+    next_tier: str | None
+    next_tier_name: str | None
+    needed: str | None
+    requalify_by: datetime | None
+    would_fall_to: str | None
+    floor_until: datetime | None
+
+
+@dataclass(frozen=True)
 class BalanceView:
     member_id: str
     status: str
@@ -146,6 +167,7 @@ class BalanceView:
     next_expiries: tuple[ExpiringPoints, ...]
     pending_releases: tuple[PendingPoints, ...]
     as_of: datetime
+    tier: TierProgress | None = None
 
 
 def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int = 5) -> BalanceView:
@@ -159,8 +181,14 @@ def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int 
             raise MemberNotFound(f"there is no member {member_id!r} in this program")
         balance = uow.ledger.balance(member_id)
         lots = uow.ledger.open_lots(member_id)
-        policy = uow.programs.compiled_at(program, now).definition.settings.expiry
+        compiled = uow.programs.compiled_at(program, now)
+        policy = compiled.definition.settings.expiry
         last_activity = uow.ledger.last_activity(member_id)
+        tier = None
+        if compiled.ladder is not None:
+            profile = uow.members.facts_row(program_id, member_id)
+            shown = current_progress(uow, program, compiled, member_id, profile[2], now)
+            tier = _tier_progress(shown, compiled.ladder.measure, program.currency)
     inactive_from = (policy.inactive_from(last_activity, program.tz)
                      if last_activity is not None else None)
     overdue = 0
@@ -193,6 +221,7 @@ def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int 
             for at, points in sorted(by_release.items(), key=lambda item: item[0] or now)
         ),
         as_of=now,
+        tier=tier,
     )
 
 
@@ -235,3 +264,30 @@ def decode_cursor(cursor: str) -> int | None:
 
 
 serialisable(DebitPoints, PointsDebited)
+
+
+def _tier_progress(shown: Any, measure: Measure, currency: str) -> TierProgress | None:
+    if shown is None:
+        return None
+
+    def text(value: int | None) -> str | None:
+        if value is None:
+            return None
+        return format_minor(value, currency) if measure is Measure.SPEND else str(value)
+
+    return TierProgress(
+        tier=shown.tier.id, tier_name=shown.tier.name, measure_kind=measure.value,
+        measure=text(shown.measure) or "0",
+        next_tier=shown.next_tier.id if shown.next_tier else None,
+        next_tier_name=shown.next_tier.name if shown.next_tier else None,
+        needed=text(shown.needed), requalify_by=shown.requalify_by,
+        would_fall_to=shown.would_fall_to.id if shown.would_fall_to else None,
+        floor_until=shown.floor_until,
+    )
+
+
+def current_tier_progress(view: Any) -> TierProgress | None:
+    """A tier view's progress in the balance answer's terms."""
+    if view.progress is None or view.measure is None:
+        return None
+    return _tier_progress(view.progress, view.measure, view.currency)

@@ -204,3 +204,16 @@ def publish(ctx: Context, program_id: str, actor: str,
         ), now)
         uow.commit()
     return VersionView(program_id, version, now, effective, actor, document)
+
+
+def draft_tier_moves(ctx: Context, program_id: str) -> Any:
+    """What the draft's tier ladder would do to today's members (see ``preview_tier_moves``)."""
+    from loyalty.services.tiers import preview_tier_moves
+
+    with ctx.uow(read_only=True) as uow:
+        program = uow.programs.get(program_id)
+        draft = uow.programs.draft(program_id)
+        if draft is None:
+            raise InvalidRequest("there is no draft: save one first", field="draft")
+        definition = validated(draft.document, program)
+    return preview_tier_moves(ctx, program_id, definition)

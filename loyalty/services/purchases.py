@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from loyalty.domain.basket import Basket, PurchaseLine
 from loyalty.domain.errors import CurrencyMismatch, InvalidRequest, MemberNotActive, MemberNotFound
@@ -26,6 +27,7 @@ from loyalty.services.idempotency import (
     serialisable,
 )
 from loyalty.services.members import MemberRef, resolve_member_id
+from loyalty.services.tiers import after_purchase, qualify_purchase
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class PurchaseRecorded:
     program_version: int | None
     explanation: tuple[dict[str, object], ...]
     balance: BalanceSnapshot
+    tier: str | None = None  # the member's tier after this purchase (programs with tiers)
+    upgraded_from: str | None = None  # set when this purchase crossed a threshold
 
 
 def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRecorded]:
@@ -126,7 +130,13 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
         compiled = uow.programs.compiled_at(program, command.occurred_at)
         facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
                              status=status.value, attributes=attributes, enrolled_at=enrolled_at)
-        evaluation = compiled.evaluate_purchase(basket, facts)
+        qualified = None
+        if compiled.ladder is not None:
+            qualified = qualify_purchase(uow, program, compiled, member_id, enrolled_at, basket,
+                                         facts, now)
+            evaluation = qualified.evaluation
+        else:
+            evaluation = compiled.evaluate_purchase(basket, facts)
         purchase_id = new_id("pur")
         uow.purchases.add(
             id=purchase_id,
@@ -153,6 +163,9 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
                             occurred_at=command.occurred_at, now=now,
                             reason=f"purchase {command.external_id}", purchase_id=purchase_id)
         pending = earned.pending
+        if qualified is not None:
+            after_purchase(uow, program, compiled, member_id, qualified,
+                           occurred_at=command.occurred_at, now=now, purchase_id=purchase_id)
         result = PurchaseRecorded(
             purchase_id=purchase_id,
             member_id=member_id,
@@ -169,11 +182,21 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             expires_at=earned.expires_at,
             program_version=compiled.version,
             explanation=evaluation.explanation(),
-            balance=BalanceSnapshot(earned.balance.available, earned.balance.pending),
+            balance=BalanceSnapshot(*_balance_now(uow, member_id, earned.balance, qualified)),
+            tier=qualified.after.id if qualified else None,
+            upgraded_from=(qualified.before.id if qualified and
+                           qualified.after.rank > qualified.before.rank else None),
         )
         uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
         uow.commit()
     return Outcome(result)
+
+
+def _balance_now(uow: Any, member_id: str, balance: Any, qualified: Any) -> tuple[int, int]:
+    """The balance after the purchase, and after any tier bonus it brought."""
+    if qualified is not None and qualified.after.rank > qualified.before.rank:
+        balance = uow.ledger.balance(member_id)
+    return balance.available, balance.pending
 
 
 def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:

@@ -54,6 +54,7 @@ BODIES = {
     "rules.Publish": {},
     "rules.Simulate": {"event": {"type": "signup"}, "hypothetical_member": {}},
     "rules.Backtest": {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"},
+    "points.Tier": {"tier": "gold", "reason": "goodwill"},
 }
 
 

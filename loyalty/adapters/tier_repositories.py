@@ -1,0 +1,108 @@
+"""Tiers' storage: qualifying activity, each member's tier state and history, domain events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from loyalty.adapters.orm import (
+    DomainEventRow,
+    MemberRow,
+    MemberTierRow,
+    QualifyingActivityRow,
+    TierChangeRow,
+)
+from loyalty.domain.tiers import Measure
+
+_MEASURE_COLUMN = {
+    Measure.SPEND: QualifyingActivityRow.spend,
+    Measure.POINTS: QualifyingActivityRow.points,
+    Measure.PURCHASES: QualifyingActivityRow.purchases,
+}
+
+
+class TierRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def record_activity(self, *, program_id: str, member_id: str, occurred_at: datetime,
+                        spend: int, points: int, purchases: int, source: str,
+                        reference: str | None) -> None:
+        self.session.execute(insert(QualifyingActivityRow).values(
+            program_id=program_id, member_id=member_id, occurred_at=occurred_at, spend=spend,
+            points=points, purchases=purchases, source=source, reference=reference,
+        ))
+
+    def measure(self, member_id: str, measure: Measure, start: datetime | None,
+                end: datetime) -> int:
+        """The member's qualifying measure over [start, end) (from the beginning if None)."""
+        column = _MEASURE_COLUMN[measure]
+        query = select(func.coalesce(func.sum(column), 0)).where(
+            QualifyingActivityRow.member_id == member_id,
+            QualifyingActivityRow.occurred_at < end)
+        if start is not None:
+            query = query.where(QualifyingActivityRow.occurred_at >= start)
+        return int(self.session.scalar(query) or 0)
+
+    def lock(self, program_id: str, member_id: str, lowest: str, at: datetime) -> MemberTierRow:
+        """The member's tier state, created at the lowest level if missing, locked until commit
+        (PostgreSQL; SQLite already holds the write lock): concurrent purchases of one member
+        take turns, so two that cross a threshold make one upgrade."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self.session.execute(
+            dialect_insert(MemberTierRow).values(
+                member_id=member_id, program_id=program_id, tier=lowest, achieved_at=at,
+                updated_at=at,
+            ).on_conflict_do_nothing()
+        )
+        return self.session.execute(
+            select(MemberTierRow).where(MemberTierRow.member_id == member_id)
+            .with_for_update().execution_options(populate_existing=True)
+        ).scalar_one()
+
+    def get(self, member_id: str) -> MemberTierRow | None:
+        return self.session.get(MemberTierRow, member_id)
+
+    def update(self, member_id: str, **values: Any) -> None:
+        self.session.execute(update(MemberTierRow).where(MemberTierRow.member_id == member_id)
+                             .values(**values))
+
+    def record_change(self, *, program_id: str, member_id: str, from_tier: str | None,
+                      to_tier: str, at: datetime, reason: str, detail: str | None = None,
+                      actor: str | None = None) -> None:
+        self.session.execute(insert(TierChangeRow).values(
+            program_id=program_id, member_id=member_id, from_tier=from_tier, to_tier=to_tier,
+            at=at, reason=reason, detail=detail, actor=actor,
+        ))
+
+    def history(self, member_id: str, limit: int) -> list[TierChangeRow]:
+        return list(self.session.scalars(
+            select(TierChangeRow).where(TierChangeRow.member_id == member_id)
+            .order_by(TierChangeRow.id.desc()).limit(limit)))
+
+    def members(self, program_id: str, *, after: str | None, limit: int
+                ) -> list[tuple[str, datetime]]:
+        """(member id, enrolment) of the program's active and frozen members, a page."""
+        query = (select(MemberRow.id, MemberRow.enrolled_at)
+                 .where(MemberRow.program_id == program_id, MemberRow.status != "closed")
+                 .order_by(MemberRow.id).limit(limit))
+        if after is not None:
+            query = query.where(MemberRow.id > after)
+        return [(m, e) for m, e in self.session.execute(query).all()]
+
+    def event(self, *, program_id: str, member_id: str | None, type: str,
+              occurred_at: datetime, recorded_at: datetime, payload: dict[str, Any]) -> None:
+        self.session.execute(insert(DomainEventRow).values(
+            program_id=program_id, member_id=member_id, type=type, occurred_at=occurred_at,
+            recorded_at=recorded_at, payload=payload,
+        ))
+
+    def events(self, member_id: str) -> list[DomainEventRow]:
+        return list(self.session.scalars(
+            select(DomainEventRow).where(DomainEventRow.member_id == member_id)
+            .order_by(DomainEventRow.id)))
