@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from api.auth import current_principal, requires
 from api.schemas import (
@@ -83,7 +84,19 @@ class Simulate(MethodView):
 def _basket(purchase: dict[str, Any], at: datetime) -> Basket:
     from api.schemas import PurchaseSchema
 
-    loaded = PurchaseSchema().load({
+    try:
+        loaded = _load_purchase(PurchaseSchema(), purchase, at)
+    except ma.ValidationError as error:
+        # the same checks as a real purchase, reported under the simulated purchase's fields
+        abort(422, errors={"purchase": {k: v for k, v in error.messages.items()
+                                        if k not in ("member", "external_id", "occurred_at")}})
+    return Basket(currency=loaded["currency"], occurred_at=at, lines=loaded["lines"],
+                  shipping=loaded["shipping"], channel=loaded["channel"], store=loaded["store"],
+                  promo_codes=loaded["promo_codes"])
+
+
+def _load_purchase(schema: Any, purchase: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return schema.load({
         "member": {"id": "simulated"}, "external_id": "simulated", "occurred_at": at.isoformat(),
         "currency": purchase["currency"], "channel": purchase["channel"],
         "store": purchase["store"], "shipping": purchase["shipping"],
@@ -91,9 +104,6 @@ def _basket(purchase: dict[str, Any], at: datetime) -> Basket:
         "lines": [{key: value for key, value in line.items() if value is not None}
                   for line in purchase["lines"]],
     })
-    return Basket(currency=loaded["currency"], occurred_at=at, lines=loaded["lines"],
-                  shipping=loaded["shipping"], channel=loaded["channel"], store=loaded["store"],
-                  promo_codes=loaded["promo_codes"])
 
 
 @blp.route("/definition")
