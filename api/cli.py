@@ -126,7 +126,7 @@ def programs_create(ctx: click.Context, program_id: str, name: str, currency: st
     try:
         program = create_program(bootstrap(_settings(ctx)), CreateProgram(
             program_id, name, currency, time_zone, document.get("settings") or {},
-            document.get("rules")), actor=_operator())
+            document.get("rules"), document.get("tiers")), actor=_operator())
     except LoyaltyError as error:
         _fail(error)
         return

@@ -42,6 +42,7 @@ class CreateProgram:
     time_zone: str
     settings: dict[str, Any]
     rules: list[dict[str, Any]] | None = None
+    tiers: dict[str, Any] | None = None
 
 
 def validated(document: Any, program: Program) -> ProgramDefinition:
@@ -85,8 +86,10 @@ def create_program(ctx: Context, command: CreateProgram, actor: str = "cli") -> 
     except ValueError as error:
         raise InvalidRequest(str(error), field="time_zone") from None
     program = Program(command.id, command.name, command.currency, command.time_zone)
-    definition = validated({"settings": command.settings, "rules": command.rules or []},
-                           program)
+    document: dict[str, Any] = {"settings": command.settings, "rules": command.rules or []}
+    if command.tiers is not None:
+        document["tiers"] = command.tiers
+    definition = validated(document, program)
     document = _document(definition)
     with ctx.uow() as uow:
         if uow.programs.exists(program.id):
