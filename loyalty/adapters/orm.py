@@ -147,6 +147,9 @@ class MemberBalanceRow(Base):
     lifetime_expired: Mapped[Points] = mapped_column(default=0)
     lifetime_reversed: Mapped[Points] = mapped_column(default=0)
     lifetime_adjusted: Mapped[Points] = mapped_column(default=0)
+    # points reversed after they were spent, under the "allow a negative balance" policy:
+    # available = what the lots hold - debt; later earnings pay it first
+    debt: Mapped[Points] = mapped_column(default=0, server_default="0")
     updated_at: Mapped[Instant]
     # the latest earn or spend (business time): what the inactivity expiry policy counts from
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -179,6 +182,7 @@ class PurchaseRow(Base):
     promo_codes: Mapped[list[Any] | None]
     paid_with_points: Mapped[MinorUnits] = mapped_column(default=0, server_default="0")
     paid_with_gift_cards: Mapped[MinorUnits] = mapped_column(default=0, server_default="0")
+    points_burned: Mapped[Points] = mapped_column(default=0, server_default="0")
 
 
 class EventRow(Base):
@@ -290,10 +294,11 @@ class LedgerEntryRow(Base):
 
 
 class LotMovementRow(Base):
-    """Points an entry took out of a lot (spending, expiry): lots re-derive from these."""
+    """Points an entry took out of a lot (spending, expiry, reversal), or put back into it
+    (negative: a cancelled redemption, burned points given back): lots re-derive from these."""
 
     __tablename__ = "lot_movements"
-    __table_args__ = (CheckConstraint("points > 0", name="points_positive"),)
+    __table_args__ = (CheckConstraint("points <> 0", name="points_not_zero"),)
 
     entry_id: Mapped[int] = mapped_column(
         SerialId, ForeignKey("ledger_entries.id"), primary_key=True
@@ -435,3 +440,75 @@ class DomainEventRow(Base):
     recorded_at: Mapped[Instant]
     payload: Mapped[dict[str, Any]]
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RewardStockRow(Base):
+    """Units of a reward issued so far; the catalogue says how many there are."""
+
+    __tablename__ = "reward_stock"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    reward_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RedemptionRow(Base):
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        Index("ix_redemptions_member_id_reward_id_created_at", "member_id", "reward_id",
+              "created_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    reward_id: Mapped[str] = mapped_column(String(64))
+    reward_name: Mapped[str] = mapped_column(String(200))
+    points: Mapped[Points]
+    status: Mapped[str] = mapped_column(String(16))  # issued, cancelled
+    external_id: Mapped[str] = mapped_column(String(128))
+    entry_id: Mapped[int] = mapped_column(SerialId, ForeignKey("ledger_entries.id"))
+    voucher_code: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[Instant]
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class VoucherRow(Base):
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        CheckConstraint("status IN ('valid', 'used', 'cancelled')", name="status"),
+    )
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), index=True)
+    redemption_id: Mapped[PublicId] = mapped_column(ForeignKey("redemptions.id"))
+    reward_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    gives: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[Instant]
+    expires_at: Mapped[Instant]
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_reference: Mapped[str | None] = mapped_column(String(128))
+
+
+class PurchaseReturnRow(Base):
+    """A return (or the cancellation) of a purchase, with what it reversed."""
+
+    __tablename__ = "purchase_returns"
+    __table_args__ = (UniqueConstraint("program_id", "external_id"),)
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    purchase_id: Mapped[PublicId] = mapped_column(ForeignKey("purchases.id"), index=True)
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[Instant]
+    recorded_at: Mapped[Instant]
+    lines: Mapped[dict[str, Any] | None]  # sku -> units returned
+    amount: Mapped[MinorUnits]  # value refunded
+    points_reversed: Mapped[Points]
+    points_not_reversed: Mapped[Points] = mapped_column(default=0)
+    points_given_back: Mapped[Points] = mapped_column(default=0)  # burned points returned

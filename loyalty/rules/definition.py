@@ -518,15 +518,79 @@ class Tiers(Strict):
         )
 
 
+class RewardKind(StrEnum):
+    AMOUNT_OFF = "amount_off"  # ``amount`` off the basket
+    PERCENT_OFF = "percent_off"  # ``percent`` off the basket
+    FREE_PRODUCT = "free_product"  # one ``sku`` free
+    FREE_SHIPPING = "free_shipping"
+    EXTERNAL_CODE = "external_code"  # fulfilled elsewhere (a partner's code, a gift)
+
+
+class MemberLimit(Strict):
+    period: Period
+    count: int = Field(gt=0, le=1000)
+
+
+class Reward(Strict):
+    """A reward of the catalogue: what it costs, what its voucher gives, who may take it."""
+
+    id: str
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    cost: int = Field(gt=0, le=10_000_000, description="points")
+    kind: RewardKind
+    amount: str | None = Field(default=None, description="amount_off: a decimal string")
+    percent: ExactDecimal | None = Field(default=None, gt=0, le=100)
+    sku: str | None = None
+    stock: int | None = Field(default=None, ge=0, description="units ever to be issued")
+    per_member: MemberLimit | None = None
+    tiers: list[str] | None = Field(default=None, description="only members of these tiers")
+    window: Window | None = None
+    voucher_days: int = Field(default=30, ge=1, le=3660)
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _slug(v)))
+
+    @model_validator(mode="after")
+    def _gives(self) -> Reward:
+        needs = {RewardKind.AMOUNT_OFF: "amount", RewardKind.PERCENT_OFF: "percent",
+                 RewardKind.FREE_PRODUCT: "sku"}
+        wanted = needs.get(self.kind)
+        for field in ("amount", "percent", "sku"):
+            given = getattr(self, field) is not None
+            if field == wanted and not given:
+                raise ValueError(f"{self.kind.value} rewards need {field}")
+            if field != wanted and given:
+                raise ValueError(f"{self.kind.value} rewards take no {field}")
+        if self.amount is not None:
+            try:
+                Money.parse(self.amount, "CLF")
+            except InvalidAmount as error:
+                raise ValueError(error.detail) from None
+        return self
+
+
 class ProgramDefinition(Strict):
-    """A whole program version: its settings, its earn rules and its tier ladder."""
+    """A whole program version: settings, earn rules, tier ladder, rewards catalogue."""
 
     settings: ProgramSettings = Field(default_factory=ProgramSettings)
     rules: list[Rule] = Field(default_factory=list)
     tiers: Tiers | None = None
+    rewards: list[Reward] = Field(default_factory=list)
+
+    def reward(self, reward_id: str) -> Reward | None:
+        return next((r for r in self.rewards if r.id == reward_id), None)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ProgramDefinition:
+        rewards = [r.id for r in self.rewards]
+        for index, reward_id in enumerate(rewards):
+            if reward_id in rewards[:index]:
+                raise ValueError(f"rewards[{index}].id: two rewards have the id {reward_id!r}")
+        levels = {level.id for level in self.tiers.levels} if self.tiers else set()
+        for index, reward in enumerate(self.rewards):
+            unknown = [t for t in reward.tiers or [] if t not in levels]
+            if unknown:
+                raise ValueError(f"rewards[{index}].tiers: no tier {unknown[0]!r} in the ladder")
         seen: set[str] = set()
         for rule in self.rules:
             if rule.id in seen:
@@ -573,7 +637,7 @@ def load_definition(document: Any) -> ProgramDefinition:
 _CONDITION_TAGS = ("all", "any", "not")
 _EFFECT_TAGS = ("per_currency_unit", "fixed", "multiplier", "per_unit")
 _FIELD_PREFIX = re.compile(r"^(fact|op|value|days): ")
-_DOCUMENT_PATH = re.compile(r"^((?:rules|settings|levels)[\w\[\].]*): ")
+_DOCUMENT_PATH = re.compile(r"^((?:rules|settings|levels|rewards)[\w\[\].]*): ")
 
 
 def _path(location: tuple[Any, ...]) -> str:
@@ -630,6 +694,12 @@ def money_problems(definition: ProgramDefinition, currency: str) -> list[tuple[s
     for index, rule in enumerate(definition.rules):
         if rule.conditions is not None:
             walk(rule.conditions, f"rules[{index}].conditions")
+    for index, reward in enumerate(definition.rewards):
+        if reward.amount is not None:
+            try:
+                Money.parse(reward.amount, currency)
+            except InvalidAmount as error:
+                problems.append((f"rewards[{index}].amount", error.detail))
     if definition.tiers is not None and definition.tiers.measure is Measure.SPEND:
         for index, level in enumerate(definition.tiers.levels):
             try:
