@@ -60,6 +60,7 @@ _BALANCE_COLUMNS = (
     MemberBalanceRow.lifetime_expired,
     MemberBalanceRow.lifetime_reversed,
     MemberBalanceRow.lifetime_adjusted,
+    MemberBalanceRow.debt,
 )
 
 
@@ -459,6 +460,54 @@ class LedgerRepository:
         ).all()
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
+    def debt_of(self, member_id: str) -> int:
+        return int(self.session.scalar(select(MemberBalanceRow.debt)
+                                       .where(MemberBalanceRow.member_id == member_id)) or 0)
+
+    def purchase_lot(self, purchase_id: str) -> tuple[int, str, int] | None:
+        """(lot id, status, remaining) of the lot a purchase earned, locked (PostgreSQL)."""
+        row = self.session.execute(
+            select(LotRow.id, LotRow.status, LotRow.remaining)
+            .where(LotRow.purchase_id == purchase_id).order_by(LotRow.id).limit(1)
+            .with_for_update()
+        ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def burn_of(self, purchase_id: str) -> int | None:
+        """The entry that burned points to pay part of a purchase, if any."""
+        return self.session.scalar(
+            select(LedgerEntryRow.id).where(LedgerEntryRow.purchase_id == purchase_id,
+                                            LedgerEntryRow.kind == EntryKind.REDEEM.value,
+                                            LedgerEntryRow.points < 0)
+            .order_by(LedgerEntryRow.id).limit(1))
+
+    def taken_by(self, entry_id: int) -> list[tuple[int, int]]:
+        """(lot id, points) an entry took from lots, in the order it took them."""
+        return [(lot, points) for lot, points in self.session.execute(
+            select(LotMovementRow.lot_id, LotMovementRow.points)
+            .where(LotMovementRow.entry_id == entry_id, LotMovementRow.points > 0)
+            .order_by(LotMovementRow.lot_id)).all()]
+
+    def restored_for_purchase(self, purchase_id: str) -> dict[int, int]:
+        """Points already put back into lots by the give-backs of a purchase's burn."""
+        rows = self.session.execute(
+            select(LotMovementRow.lot_id, func.sum(-LotMovementRow.points))
+            .join(LedgerEntryRow, LedgerEntryRow.id == LotMovementRow.entry_id)
+            .where(LedgerEntryRow.purchase_id == purchase_id,
+                   LedgerEntryRow.kind == EntryKind.REDEEM.value, LotMovementRow.points < 0)
+            .group_by(LotMovementRow.lot_id)).all()
+        return {lot: int(points) for lot, points in rows}
+
+    def put_back(self, entry_id: int, restorations: Sequence[tuple[int, int]]) -> None:
+        """Put points back into lots (negative movements): cancelled or given-back burns."""
+        for lot_id, points in restorations:
+            self.session.execute(update(LotRow).where(LotRow.id == lot_id)
+                                 .values(remaining=LotRow.remaining + points))
+        if restorations:
+            self.session.execute(insert(LotMovementRow), [
+                {"entry_id": entry_id, "lot_id": lot, "points": -points}
+                for lot, points in restorations])
+
     def last_activity(self, member_id: str) -> datetime | None:
         return self.session.scalar(select(MemberBalanceRow.last_activity_at)
                                    .where(MemberBalanceRow.member_id == member_id))
@@ -597,11 +646,11 @@ class LedgerRepository:
             .subquery()
         )
         for member_id, name, summary, in_lots in self.session.execute(
-            select(
-                b.member_id, literal("available"), b.available, func.coalesce(lots.c.available, 0)
-            )
+            # what the lots hold is what is available plus any debt (negative balances)
+            select(b.member_id, literal("available + debt"), b.available + b.debt,
+                   func.coalesce(lots.c.available, 0))
             .outerjoin(lots, lots.c.member_id == b.member_id)
-            .where(b.available != func.coalesce(lots.c.available, 0))
+            .where(b.available + b.debt != func.coalesce(lots.c.available, 0))
             .union_all(
                 select(b.member_id, literal("pending"), b.pending, func.coalesce(lots.c.pending, 0))
                 .outerjoin(lots, lots.c.member_id == b.member_id)

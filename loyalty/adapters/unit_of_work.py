@@ -22,6 +22,7 @@ from loyalty.adapters.repositories import (
     PurchaseRepository,
     RuleUsageRepository,
 )
+from loyalty.adapters.reward_repositories import ReturnRepository, RewardRepository
 from loyalty.adapters.tier_repositories import TierRepository
 
 
@@ -35,6 +36,8 @@ class SqlAlchemyUnitOfWork:
     events: EventRepository
     history: PurchaseHistoryRepository
     tiers: TierRepository
+    rewards: RewardRepository
+    returns: ReturnRepository
     keys: KeyRepository
     secrets: SecretRepository
     audit: AuditRepository
@@ -57,6 +60,8 @@ class SqlAlchemyUnitOfWork:
         self.events = EventRepository(session)
         self.history = PurchaseHistoryRepository(session)
         self.tiers = TierRepository(session)
+        self.rewards = RewardRepository(session)
+        self.returns = ReturnRepository(session)
         self.keys = KeyRepository(session)
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)

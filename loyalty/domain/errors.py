@@ -121,3 +121,42 @@ class Forbidden(LoyaltyError):
 class KeyNotFound(NotFound):
     code = "key-not-found"
     title = "API key not found"
+
+
+class RewardNotFound(NotFound):
+    code = "reward-not-found"
+    title = "Reward not found"
+
+
+class RewardUnavailable(Conflict):
+    """The reward exists but this member cannot take it now (stock, window, tier, limit)."""
+
+    code = "reward-unavailable"
+    title = "Reward unavailable"
+
+
+class VoucherNotFound(NotFound):
+    code = "voucher-not-found"
+    title = "Voucher not found"
+
+
+class VoucherNotUsable(Conflict):
+    code = "voucher-not-usable"
+    title = "Voucher cannot be used"
+
+
+class RedemptionNotFound(NotFound):
+    code = "redemption-not-found"
+    title = "Redemption not found"
+
+
+class PurchaseNotFound(NotFound):
+    code = "purchase-not-found"
+    title = "Purchase not found"
+
+
+class ReturnRefused(Conflict):
+    """A return the negative-balance policy refuses, or that returns more than was bought."""
+
+    code = "return-refused"
+    title = "Return refused"

@@ -199,6 +199,7 @@ class Balance:
     lifetime_expired: int = 0
     lifetime_reversed: int = 0
     lifetime_adjusted: int = 0
+    debt: int = 0  # reversed after being spent (negative-balance policy "allow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,7 @@ class BalanceChange:
     lifetime_expired: int = 0
     lifetime_reversed: int = 0
     lifetime_adjusted: int = 0
+    debt: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -441,13 +441,20 @@ def _facts_of(condition: Any) -> Any:
         yield from _facts_of(condition.not_)
 
 
+def _threshold(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("a threshold is an amount such as \"500.00\" (spend) or a whole "
+                         "number (points, purchases)")
+    return value
+
+
 class TierLevel(Strict):
     """One level of the ladder. ``threshold`` is inclusive, in the measure's unit: an amount
     (``"500.00"``) for spend, a number for points and purchases; the first level's is 0."""
 
     id: str
     name: str = Field(min_length=1, max_length=200)
-    threshold: str | int
+    threshold: Annotated[str | int, BeforeValidator(_threshold)]
     multiplier: ExactDecimal = Field(default=Decimal(1), ge=1, le=100,
                                      description="multiplies what purchases earn at this tier")
     bonus_points: int = Field(default=0, ge=0, le=10_000_000,

@@ -644,8 +644,11 @@ _READERS: dict[str, Callable[[_Context], Any]] = {
 
 
 def _window(rule: Rule, tz: ZoneInfo) -> tuple[datetime | None, datetime | None] | None:
-    """The rule's validity window as UTC instants [start, end)."""
-    window = rule.window
+    return window_bounds(rule.window, tz)
+
+
+def window_bounds(window: Any, tz: ZoneInfo) -> tuple[datetime | None, datetime | None] | None:
+    """A validity window (inclusive, in the program's zone) as UTC instants [start, end)."""
     if window is None:
         return None
 

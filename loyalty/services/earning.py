@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from loyalty.domain.ledger import Balance, BalanceChange, EntryKind, LotStatus, NewEntry
+from loyalty.domain.ledger import (
+    Allocation,
+    Balance,
+    BalanceChange,
+    EntryKind,
+    LotStatus,
+    NewEntry,
+)
 from loyalty.rules.engine import CompiledProgram, Evaluation, MemberFacts, period_bounds
 from loyalty.rules.program import Program
 
@@ -80,6 +87,13 @@ def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id:
     if points <= 0:
         return Earned(uow.ledger.balance(member_id), False, None, None, None)
     pending = available_at is not None
+    # A debt left by a return (negative-balance policy "allow") is paid first. The unlocked
+    # read is a fast path: debts are rare, and a debt made meanwhile is paid by the next earn.
+    paid = 0
+    if not pending and uow.ledger.debt_of(member_id) > 0:
+        paid = min(points, uow.ledger.lock_member(member_id).debt)
+    if paid:
+        reason = f"{reason}; {paid} of them paid the debt a return left"
     lot_id = uow.ledger.add_lot(
         program_id=program.id, member_id=member_id, purchase_id=purchase_id, points=points,
         status=LotStatus.PENDING if pending else LotStatus.AVAILABLE, earned_at=occurred_at,
@@ -106,10 +120,12 @@ def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id:
         ),
         now,
     )
+    if paid:
+        uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
     balance = uow.ledger.apply(
         member_id,
         BalanceChange(available=0 if pending else points, pending=points if pending else 0,
-                      lifetime_earned=points),
+                      lifetime_earned=points, debt=-paid),
         now,
         activity_at=occurred_at,
     )

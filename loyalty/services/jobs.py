@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from loyalty.domain.ledger import BalanceChange, EntryKind, ExpiryMode, NewEntry, PeriodUnit
+from loyalty.domain.ledger import (
+    Allocation,
+    BalanceChange,
+    EntryKind,
+    ExpiryMode,
+    NewEntry,
+    PeriodUnit,
+)
 from loyalty.services.context import Context
 from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
 
@@ -103,7 +110,7 @@ def release_pending(ctx: Context, *, batch_size: int = 500) -> JobReport:
                 members.add(member_id)
                 if remaining == 0:
                     continue  # everything was reversed while pending: nothing to release
-                uow.ledger.append(
+                entry_id = uow.ledger.append(
                     program_id,
                     member_id,
                     NewEntry(
@@ -118,8 +125,13 @@ def release_pending(ctx: Context, *, batch_size: int = 500) -> JobReport:
                     ),
                     now,
                 )
+                paid = min(remaining, uow.ledger.lock_member(member_id).debt)
+                if paid:  # a return left a debt: released points pay it first
+                    uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
                 uow.ledger.apply(
-                    member_id, BalanceChange(available=remaining, pending=-remaining), now
+                    member_id,
+                    BalanceChange(available=remaining, pending=-remaining, debt=-paid),
+                    now,
                 )
                 points += remaining
                 entries += 1

@@ -12,8 +12,10 @@ from typing import Any
 
 from loyalty.domain.basket import Basket, PurchaseLine
 from loyalty.domain.errors import CurrencyMismatch, InvalidRequest, MemberNotActive, MemberNotFound
+from loyalty.domain.ledger import BalanceChange, EntryKind, NewEntry, allocate_fefo
 from loyalty.domain.members import MemberStatus, new_id
-from loyalty.domain.money import format_minor
+from loyalty.domain.money import currency_exponent, format_minor
+from loyalty.domain.rewards import Burn, burn_value
 from loyalty.domain.time import utc
 from loyalty.services.context import Context
 from loyalty.services.earning import member_facts, write_earn
@@ -26,6 +28,7 @@ from loyalty.services.idempotency import (
     load,
     serialisable,
 )
+from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
 from loyalty.services.members import MemberRef, resolve_member_id
 from loyalty.services.tiers import after_purchase, qualify_purchase
 
@@ -54,6 +57,7 @@ class RecordPurchase:
     totals: DeclaredTotals = DeclaredTotals()
     promo_codes: tuple[str, ...] = ()
     paid_with_gift_cards: int = 0
+    points_to_burn: int = 0  # points the member pays with, at the till
     request_key: IdempotencyKey | None = None
 
 
@@ -83,6 +87,8 @@ class PurchaseRecorded:
     balance: BalanceSnapshot
     tier: str | None = None  # the member's tier after this purchase (programs with tiers)
     upgraded_from: str | None = None  # set when this purchase crossed a threshold
+    points_burned: int = 0
+    burn_value: str | None = None  # what the burned points took off the basket
 
 
 def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRecorded]:
@@ -128,6 +134,11 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             raise MemberNotActive("a closed member no longer earns points",
                                   member_status=status.value)
         compiled = uow.programs.compiled_at(program, command.occurred_at)
+        purchase_id = new_id("pur")
+        burn = allocations = None
+        if command.points_to_burn:
+            burn, allocations = _burn(uow, program, member_id, status, basket, command, now)
+            basket = replace(basket, paid_with_points=burn.value)
         facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
                              status=status.value, attributes=attributes, enrolled_at=enrolled_at)
         qualified = None
@@ -137,7 +148,6 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             evaluation = qualified.evaluation
         else:
             evaluation = compiled.evaluate_purchase(basket, facts)
-        purchase_id = new_id("pur")
         uow.purchases.add(
             id=purchase_id,
             program_id=program.id,
@@ -158,7 +168,11 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             lines=[_line_json(line) for line in basket.lines],
             promo_codes=list(basket.promo_codes),
             paid_with_gift_cards=basket.paid_with_gift_cards,
+            paid_with_points=basket.paid_with_points,
+            points_burned=burn.points if burn else 0,
         )
+        if burn is not None:
+            _write_burn(uow, program, member_id, burn, allocations, command, purchase_id, now)
         earned = write_earn(uow, program, compiled, member_id, evaluation,
                             occurred_at=command.occurred_at, now=now,
                             reason=f"purchase {command.external_id}", purchase_id=purchase_id)
@@ -186,6 +200,8 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             tier=qualified.after.id if qualified else None,
             upgraded_from=(qualified.before.id if qualified and
                            qualified.after.rank > qualified.before.rank else None),
+            points_burned=burn.points if burn else 0,
+            burn_value=format_minor(burn.value, basket.currency) if burn else None,
         )
         uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
         uow.commit()
@@ -193,10 +209,47 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
 
 
 def _balance_now(uow: Any, member_id: str, balance: Any, qualified: Any) -> tuple[int, int]:
-    """The balance after the purchase, and after any tier bonus it brought."""
-    if qualified is not None and qualified.after.rank > qualified.before.rank:
-        balance = uow.ledger.balance(member_id)
+    """The balance after the purchase (its burn, its earn and any tier bonus it brought)."""
+    balance = uow.ledger.balance(member_id)
     return balance.available, balance.pending
+
+
+def _burn(uow: Any, program: Any, member_id: str, status: MemberStatus, basket: Basket,
+          command: RecordPurchase, now: datetime) -> tuple[Burn, Any]:
+    """Pay part of the basket with points, in the purchase's transaction: the member is
+    locked, expired points written off, the program's redemption settings checked, and the
+    points taken from the soonest-expiring lots."""
+    if status is not MemberStatus.ACTIVE:
+        raise MemberNotActive(f"a {status.value} member cannot pay with points",
+                              member_status=status.value)
+    compiled_now = uow.programs.compiled_at(program, now)
+    redemption = compiled_now.definition.settings.redemption
+    uow.ledger.lock_member(member_id)
+    lots = uow.ledger.available_lots(member_id)
+    lots, _, _ = expire_due_lots(uow, program.id, member_id, lots, now, program.time_zone)
+    lots = expire_if_inactive(uow, program, member_id, lots,
+                              compiled_now.definition.settings.expiry, now)
+    available = sum(lot.remaining for lot in lots if lot.is_spendable(now))
+    available -= uow.ledger.debt_of(member_id)
+    burn = burn_value(command.points_to_burn, point_value=redemption.point_value,
+                      exponent=currency_exponent(basket.currency), minimum=redemption.minimum,
+                      step=redemption.step, max_share=redemption.max_basket_share,
+                      basket_total=basket.total, available=available)
+    return burn, allocate_fefo(lots, burn.points, now)
+
+
+def _write_burn(uow: Any, program: Any, member_id: str, burn: Burn, allocations: Any,
+                command: RecordPurchase, purchase_id: str, now: datetime) -> None:
+    entry_id = uow.ledger.append(program.id, member_id, NewEntry(
+        kind=EntryKind.REDEEM, points=-burn.points, available_delta=-burn.points,
+        pending_delta=0, occurred_at=now, purchase_id=purchase_id,
+        external_ref=command.external_id,
+        reason=(f"paid {format_minor(burn.value, command.currency)} {command.currency} with "
+                f"{burn.points} points on order {command.external_id}")), now)
+    uow.ledger.take_from_lots(entry_id, allocations)
+    uow.ledger.apply(member_id, BalanceChange(available=-burn.points,
+                                              lifetime_redeemed=burn.points), now,
+                     activity_at=now)
 
 
 def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:

@@ -1,0 +1,318 @@
+"""Rewards: the catalogue a member may take, redeeming points for a voucher, the till's
+voucher checks, and cancelling a redemption.
+
+Redeeming is one transaction: the member is locked, expired points are written off, the cost is
+taken from the soonest-expiring lots, one unit of stock is taken by a conditional update, and a
+voucher with an unguessable code is issued. Any failure leaves nothing written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty.domain.errors import (
+    MemberNotActive,
+    MemberNotFound,
+    RedemptionNotFound,
+    RewardNotFound,
+    RewardUnavailable,
+    VoucherNotFound,
+    VoucherNotUsable,
+)
+from loyalty.domain.ledger import BalanceChange, EntryKind, NewEntry, allocate_fefo
+from loyalty.domain.members import MemberStatus, new_id
+from loyalty.domain.rewards import new_voucher_code, normalise_code
+from loyalty.rules.definition import Reward
+from loyalty.rules.engine import CompiledProgram, period_bounds, window_bounds
+from loyalty.rules.program import Program
+from loyalty.services.context import Context
+from loyalty.services.idempotency import (
+    IdempotencyKey,
+    Outcome,
+    claims,
+    dump,
+    fingerprint,
+    load,
+    serialisable,
+)
+from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
+
+
+@dataclass(frozen=True)
+class Offer:
+    reward_id: str
+    name: str
+    description: str | None
+    cost: int
+    kind: str
+    gives: dict[str, str]
+    affordable: bool
+    stock_left: int | None
+
+
+def _gives(reward: Reward) -> dict[str, str]:
+    found = {"amount": reward.amount, "percent": (format(reward.percent.normalize(), "f")
+                                                  if reward.percent is not None else None),
+             "sku": reward.sku}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _why_not(uow: Any, program: Program, compiled: CompiledProgram, reward: Reward,
+             member_id: str, now: datetime, issued: dict[str, int]) -> str | None:
+    """Why the member may not take ``reward`` now, or ``None``."""
+    bounds = window_bounds(reward.window, program.tz)  # the same semantics as rules' windows
+    if bounds is not None:
+        start, end = bounds
+        if (start is not None and now < start) or (end is not None and now >= end):
+            return "it is not available at this time"
+    if reward.tiers is not None:
+        state = uow.tiers.get(member_id)
+        tier = compiled.ladder.level(state.tier if state else None).id if compiled.ladder else None
+        if tier not in reward.tiers:
+            return f"it is for members of the tiers {', '.join(reward.tiers)}"
+    if reward.stock is not None and issued.get(reward.id, 0) >= reward.stock:
+        return "it is out of stock"
+    if reward.per_member is not None:
+        start, end = period_bounds(reward.per_member.period, now, program.tz)
+        if uow.rewards.redeemed_between(member_id, reward.id, start, end) >= \
+                reward.per_member.count:
+            return (f"a member may take it {reward.per_member.count} time(s) per "
+                    f"{reward.per_member.period.value}")
+    return None
+
+
+def catalogue(ctx: Context, program_id: str, member_id: str) -> list[Offer]:
+    """The rewards this member is allowed to take now, each saying whether it is affordable."""
+    now = ctx.clock.now()
+    with ctx.uow(read_only=True) as uow:
+        program = uow.programs.get(program_id)
+        if uow.members.status_of(program_id, member_id) is None:
+            raise MemberNotFound(f"there is no member {member_id!r} in this program")
+        compiled = uow.programs.compiled_at(program, now)
+        issued = uow.rewards.issued(program_id)
+        spendable = sum(lot.remaining for lot in uow.ledger.available_lots(member_id)
+                        if lot.is_spendable(now))
+        spendable -= uow.ledger.debt_of(member_id)
+        offers = []
+        for reward in compiled.definition.rewards:
+            if _why_not(uow, program, compiled, reward, member_id, now, issued) is None:
+                left = reward.stock - issued.get(reward.id, 0) if reward.stock is not None \
+                    else None
+                offers.append(Offer(reward.id, reward.name, reward.description, reward.cost,
+                                    reward.kind.value, _gives(reward), spendable >= reward.cost,
+                                    left))
+    return offers
+
+
+@dataclass(frozen=True)
+class Redeem:
+    program_id: str
+    member_id: str
+    reward_id: str
+    external_id: str
+    request_key: IdempotencyKey | None = None
+
+
+@dataclass(frozen=True)
+class VoucherView:
+    code: str
+    state: str  # valid, used, expired, cancelled
+    reward_id: str
+    kind: str
+    gives: dict[str, Any]
+    member_id: str
+    redemption_id: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_reference: str | None
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    redemption_id: str
+    member_id: str
+    reward_id: str
+    reward_name: str
+    points: int
+    status: str
+    voucher: VoucherView
+    available: int
+
+
+def _lock_spendable(uow: Any, program: Program, member_id: str, now: datetime) -> list[Any]:
+    """Lock the member and return its spendable lots, after writing off expired points."""
+    uow.ledger.lock_member(member_id)
+    lots = uow.ledger.available_lots(member_id)
+    lots, _, _ = expire_due_lots(uow, program.id, member_id, lots, now, program.time_zone)
+    policy = uow.programs.compiled_at(program, now).definition.settings.expiry
+    return expire_if_inactive(uow, program, member_id, lots, policy, now)
+
+
+def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
+    natural = (f"redemption:{command.external_id}",
+               fingerprint(replace(command, request_key=None)))
+    with ctx.uow() as uow:
+        program = uow.programs.get(command.program_id)
+        now = ctx.clock.now()
+        keys = claims(natural, command.request_key)
+        stored = uow.idempotency.claim(program.id, keys, now)
+        if stored is not None:
+            return Outcome(load(Redeemed, stored), replayed=True)
+        status = uow.members.status_of(program.id, command.member_id)
+        if status is None:
+            raise MemberNotFound(f"there is no member {command.member_id!r} in this program")
+        if status is not MemberStatus.ACTIVE:
+            raise MemberNotActive(
+                f"a {status.value} member cannot redeem rewards"
+                + (" (the account is frozen, e.g. while fraud is looked into)"
+                   if status is MemberStatus.FROZEN else ""), member_status=status.value)
+        compiled = uow.programs.compiled_at(program, now)
+        reward = compiled.definition.reward(command.reward_id)
+        if reward is None:
+            raise RewardNotFound(f"there is no reward {command.reward_id!r} in this program",
+                                 field="reward_id")
+        lots = _lock_spendable(uow, program, command.member_id, now)
+        why = _why_not(uow, program, compiled, reward, command.member_id, now,
+                       uow.rewards.issued(program.id))
+        if why is not None:
+            raise RewardUnavailable(f"this member cannot take {reward.name!r}: {why}",
+                                    reward_id=reward.id)
+        debt = uow.ledger.debt_of(command.member_id)
+        if debt:
+            from loyalty.domain.errors import InsufficientPoints
+
+            spendable = sum(lot.remaining for lot in lots) - debt
+            raise InsufficientPoints(f"the member owes {debt} points from a return",
+                                     available=max(spendable, 0), required=reward.cost)
+        allocations = allocate_fefo(lots, reward.cost, now)
+        if reward.stock is not None and not uow.rewards.take_unit(program.id, reward.id,
+                                                                  reward.stock):
+            raise RewardUnavailable(f"{reward.name!r} is out of stock", reward_id=reward.id)
+        redemption_id, code = new_id("red"), new_voucher_code()
+        entry_id = uow.ledger.append(program.id, command.member_id, NewEntry(
+            kind=EntryKind.REDEEM, points=-reward.cost, available_delta=-reward.cost,
+            pending_delta=0, occurred_at=now, external_ref=command.external_id,
+            reason=f"redeemed {reward.cost} for {reward.name} (voucher {code})"), now)
+        uow.ledger.take_from_lots(entry_id, allocations)
+        balance = uow.ledger.apply(command.member_id,
+                                   BalanceChange(available=-reward.cost,
+                                                 lifetime_redeemed=reward.cost),
+                                   now, activity_at=now)
+        expires_at = now + timedelta(days=reward.voucher_days)
+        uow.rewards.add_redemption(
+            id=redemption_id, program_id=program.id, member_id=command.member_id,
+            reward_id=reward.id, reward_name=reward.name, points=reward.cost, status="issued",
+            external_id=command.external_id, entry_id=entry_id, voucher_code=code,
+            created_at=now)
+        uow.rewards.add_voucher(
+            code=code, program_id=program.id, member_id=command.member_id,
+            redemption_id=redemption_id, reward_id=reward.id, kind=reward.kind.value,
+            gives=_gives(reward), status="valid", issued_at=now, expires_at=expires_at)
+        uow.tiers.event(program_id=program.id, member_id=command.member_id,
+                        type="voucher.issued", occurred_at=now, recorded_at=now,
+                        payload={"reward": reward.id, "redemption": redemption_id})
+        voucher = VoucherView(code, "valid", reward.id, reward.kind.value, _gives(reward),
+                              command.member_id, redemption_id, now, expires_at, None, None)
+        result = Redeemed(redemption_id, command.member_id, reward.id, reward.name, reward.cost,
+                          "issued", voucher, balance.available)
+        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        uow.commit()
+    return Outcome(result)
+
+
+def _view(row: Any, now: datetime) -> VoucherView:
+    state = row.status
+    if state == "valid" and row.expires_at <= now:
+        state = "expired"
+    return VoucherView(row.code, state, row.reward_id, row.kind, dict(row.gives), row.member_id,
+                       row.redemption_id, row.issued_at, row.expires_at, row.used_at,
+                       row.used_reference)
+
+
+def check_voucher(ctx: Context, program_id: str, code: str) -> VoucherView:
+    """The till's question: is this voucher good, and what does it give?"""
+    with ctx.uow(read_only=True) as uow:
+        uow.programs.get(program_id)
+        row = uow.rewards.voucher(program_id, normalise_code(code))
+        if row is None:
+            raise VoucherNotFound("there is no such voucher in this program")
+        return _view(row, ctx.clock.now())
+
+
+def consume_voucher(ctx: Context, program_id: str, code: str, reference: str
+                    ) -> Outcome[VoucherView]:
+    """Mark a voucher used against a purchase. Consuming it again for the same purchase
+    replays; for another purchase, or once expired or cancelled, it is refused."""
+    code = normalise_code(code)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        uow.programs.get(program_id)
+        row = uow.rewards.voucher(program_id, code, lock=True)
+        if row is None:
+            raise VoucherNotFound("there is no such voucher in this program")
+        view = _view(row, now)
+        if view.state == "used" and row.used_reference == reference:
+            return Outcome(view, replayed=True)
+        if view.state != "valid":
+            raise VoucherNotUsable(f"this voucher is {view.state}"
+                                   + (f" (used for {row.used_reference})"
+                                      if view.state == "used" else ""), state=view.state)
+        uow.rewards.set_voucher(code, status="used", used_at=now, used_reference=reference)
+        uow.tiers.event(program_id=program_id, member_id=row.member_id, type="voucher.consumed",
+                        occurred_at=now, recorded_at=now,
+                        payload={"reward": row.reward_id, "reference": reference})
+        uow.commit()
+    return Outcome(replace(view, state="used", used_at=now, used_reference=reference))
+
+
+@dataclass(frozen=True)
+class RedemptionCancelled:
+    redemption_id: str
+    member_id: str
+    points: int
+    status: str
+    available: int
+
+
+def cancel_redemption(ctx: Context, program_id: str, redemption_id: str, actor: str
+                      ) -> Outcome[RedemptionCancelled]:
+    """Give the points back to the lots they came from (with their original expiry) and the
+    unit back to stock; the voucher is cancelled. A used voucher cannot be cancelled."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        uow.programs.get(program_id)
+        row = uow.rewards.redemption(program_id, redemption_id)
+        if row is None:
+            raise RedemptionNotFound(f"there is no redemption {redemption_id!r}")
+        uow.ledger.lock_member(row.member_id)
+        if row.status == "cancelled":
+            balance = uow.ledger.balance(row.member_id)
+            return Outcome(RedemptionCancelled(row.id, row.member_id, row.points, "cancelled",
+                                               balance.available), replayed=True)
+        voucher = uow.rewards.voucher(program_id, row.voucher_code, lock=True)
+        if voucher is not None and voucher.status == "used":
+            raise VoucherNotUsable("the voucher was already used: the redemption stands",
+                                   state="used")
+        restorations = uow.ledger.taken_by(row.entry_id)
+        entry_id = uow.ledger.append(program_id, row.member_id, NewEntry(
+            kind=EntryKind.REDEEM, points=row.points, available_delta=row.points,
+            pending_delta=0, occurred_at=now, actor=actor,
+            reason=f"redemption of {row.reward_name} cancelled: {row.points} points back"), now)
+        uow.ledger.put_back(entry_id, restorations)
+        balance = uow.ledger.apply(row.member_id, BalanceChange(
+            available=row.points, lifetime_redeemed=-row.points), now)
+        uow.rewards.set_redemption(row.id, status="cancelled", cancelled_at=now)
+        uow.rewards.set_voucher(row.voucher_code, status="cancelled")
+        compiled = uow.programs.compiled_at(uow.programs.get(program_id), now)
+        reward = compiled.definition.reward(row.reward_id)
+        if reward is None or reward.stock is not None:
+            uow.rewards.give_unit_back(program_id, row.reward_id)
+        uow.commit()
+    return Outcome(RedemptionCancelled(row.id, row.member_id, row.points, "cancelled",
+                                       balance.available))
+
+
+serialisable(Redeem, Redeemed)
