@@ -31,6 +31,7 @@ STATUS_OF: dict[type[domain.LoyaltyError], int] = {
     domain.IdempotencyKeyReused: 422,
     domain.InvalidRequest: 422,
     domain.InvalidDefinition: 422,
+    domain.ReturnRefused: 409,
 }
 
 # Problems raised by the HTTP layer itself, by status.

@@ -243,6 +243,9 @@ class PurchaseSchema(Schema):
         validate=validate.Length(max=20),
     )
     payments = fields.Nested(PaymentsSchema, load_default=dict)
+    points_to_burn = fields.Integer(strict=True, load_default=0,
+                                    validate=validate.Range(0, 10**12), metadata={
+        "description": "points the member pays part of the basket with, at the till"})
 
     @ma.post_load
     def to_minor_units(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -340,6 +343,9 @@ class PurchaseRecordedSchema(Schema):
     balance = fields.Nested(BalanceSnapshotSchema)
     tier = fields.String(allow_none=True)
     upgraded_from = fields.String(allow_none=True)
+    points_burned = fields.Integer()
+    burn_value = fields.String(allow_none=True, metadata={
+        "description": "what the burned points took off the basket"})
 
 
 # -- points -------------------------------------------------------------------------------
@@ -727,3 +733,108 @@ class TierMovesSchema(Schema):
     down = fields.Integer()
     unchanged = fields.Integer()
     by_tier = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+# -- rewards, vouchers, returns ------------------------------------------------------------
+
+
+class OfferSchema(Schema):
+    reward_id = fields.String()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    cost = fields.Integer()
+    kind = fields.String()
+    gives = fields.Dict(keys=fields.String(), values=fields.String())
+    affordable = fields.Boolean()
+    stock_left = fields.Integer(allow_none=True)
+
+
+class OfferListSchema(Schema):
+    rewards = fields.List(fields.Nested(OfferSchema))
+
+
+class RedeemSchema(Schema):
+    reward_id = Text(required=True, validate=validate.Length(1, 64))
+    external_id = Text(required=True, validate=validate.Length(1, 128), metadata={
+        "description": "the caller's own id of this redemption: makes it idempotent"})
+
+
+class VoucherSchema(Schema):
+    code = fields.String()
+    state = fields.String(metadata={"description": "valid, used, expired or cancelled"})
+    reward_id = fields.String()
+    kind = fields.String()
+    gives = fields.Dict(keys=fields.String(), values=fields.String())
+    member_id = fields.String()
+    redemption_id = fields.String()
+    issued_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    used_at = fields.AwareDateTime(allow_none=True)
+    used_reference = fields.String(allow_none=True)
+
+
+class RedeemedSchema(Schema):
+    redemption_id = fields.String()
+    member_id = fields.String()
+    reward_id = fields.String()
+    reward_name = fields.String()
+    points = fields.Integer()
+    status = fields.String()
+    voucher = fields.Nested(VoucherSchema)
+    available = fields.Integer()
+
+
+class RedemptionCancelledSchema(Schema):
+    redemption_id = fields.String()
+    member_id = fields.String()
+    points = fields.Integer()
+    status = fields.String()
+    available = fields.Integer()
+
+
+class ConsumeSchema(Schema):
+    reference = Text(required=True, validate=validate.Length(1, 128), metadata={
+        "description": "the purchase the voucher is used on (e.g. the till's receipt id)"})
+
+
+class ReturnLineSchema(Schema):
+    sku = Slug(required=True)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 100_000))
+
+
+class ReturnSchema(Schema):
+    external_id = Text(required=True, validate=validate.Length(1, 128))
+    occurred_at = Instant(load_default=None, allow_none=True)
+    lines = fields.List(fields.Nested(ReturnLineSchema), validate=validate.Length(1, 500))
+    amount = Amount(metadata={"description": "for a return by amount, in the purchase's "
+                                             "currency"})
+    currency = Text(validate=validate.Regexp(r"^[A-Z]{3}$"), metadata={
+        "description": "with amount: the purchase's currency"})
+
+    @ma.validates_schema
+    def lines_or_amount(self, data: dict[str, Any], **_: Any) -> None:
+        if ("lines" in data) == ("amount" in data):
+            raise ma.ValidationError("give returned lines or an amount", "_schema")
+        if "amount" in data and "currency" not in data:
+            raise ma.ValidationError("an amount comes with its currency", "currency")
+
+
+class CancelPurchaseSchema(Schema):
+    external_id = Text(load_default=None, validate=validate.Length(1, 128), metadata={
+        "description": "default: cancel-<purchase id>"})
+
+
+class ReturnRecordedSchema(Schema):
+    return_id = fields.String()
+    purchase_id = fields.String()
+    external_id = fields.String()
+    refunded = fields.String()
+    points_reversed = fields.Integer()
+    points_not_reversed = fields.Integer(metadata={
+        "description": "already spent and, per the program's policy, not reversed"})
+    points_given_back = fields.Integer(metadata={"description": "burned points given back"})
+    points_remaining = fields.Integer(metadata={"description": "what the purchase still holds"})
+    available = fields.Integer()
+    pending = fields.Integer()
+    debt = fields.Integer(metadata={"description": "points owed after a return"})
+    remaining_lines = fields.Dict(keys=fields.String(), values=fields.Integer())

@@ -1,6 +1,6 @@
 """Rewards' pure parts: voucher codes, paying with points, and what is left after returns.
 
-Voucher codes have 100 random bits in 20 characters from an alphabet without the characters
+Voucher codes have 97 random bits in 20 characters from an alphabet without the characters
 people confuse (no 0/O, 1/I/L, U/V), grouped by four: ``K7QD-3MXR-...``. They are compared
 after normalising case, spaces and dashes, so a code read aloud or retyped still matches.
 """
@@ -15,7 +15,7 @@ from loyalty.domain.basket import PurchaseLine
 from loyalty.domain.errors import InvalidRequest
 
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"  # 29 symbols, none easily confused
-_CODE_LENGTH = 21  # 21 x log2(29) = 102 bits
+_CODE_LENGTH = 20  # 20 x log2(29) = 97 random bits
 
 
 def new_voucher_code() -> str:

@@ -175,7 +175,8 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             _write_burn(uow, program, member_id, burn, allocations, command, purchase_id, now)
         earned = write_earn(uow, program, compiled, member_id, evaluation,
                             occurred_at=command.occurred_at, now=now,
-                            reason=f"purchase {command.external_id}", purchase_id=purchase_id)
+                            reason=f"earned {evaluation.points} on order {command.external_id}",
+                            purchase_id=purchase_id)
         pending = earned.pending
         if qualified is not None:
             after_purchase(uow, program, compiled, member_id, qualified,

@@ -106,7 +106,7 @@ def test_every_ledger_entry_says_why_it_exists(client, ada, ctx):
     assert (spent["kind"], spent["points"], spent["available_delta"]) == ("redeem", -5, -5)
     assert (spent["external_ref"], spent["reason"]) == ("D-1", "points debit")
     assert (gained["kind"], gained["points"]) == ("earn", 20)
-    assert gained["reason"] == "purchase TILL-7"
+    assert gained["reason"] == "earned 20 on order TILL-7"
     assert gained["purchase_id"] == earned.purchase_id
     assert gained["rule_id"] == "base-rate"
     assert gained["explanation"][-1]["points"] == 20

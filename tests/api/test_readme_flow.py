@@ -38,7 +38,7 @@ def test_a_member_enrolled_at_the_till_earns_sees_and_spends_points(client, ctx)
 
     ledger = client.get(members_url(member_id, "/ledger")).get_json()
     assert [(e["kind"], e["points"], e["reason"]) for e in ledger["entries"]] == [
-        ("earn", 50, "purchase TILL-42")]
+        ("earn", 50, "earned 50 on order TILL-42")]
 
     debited = client.post(members_url(member_id, "/debits"),
                           json={"points": 30, "external_id": "BURN-1", "reason": "paid at till"})

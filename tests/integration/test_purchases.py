@@ -177,7 +177,8 @@ def test_the_ledger_pages_newest_first_with_a_cursor(ctx):
     points = [e.points for page in (first, second, third) for e in page.entries]
     assert points == [5, 4, 3, 2, 1]
     assert third.next_cursor is None
-    assert all(e.reason.startswith("purchase P") for p in (first, second) for e in p.entries)
+    assert all(e.reason.startswith("earned ") and " on order P" in e.reason
+               for p in (first, second) for e in p.entries)
 
 
 def test_a_lot_row_is_written_per_earning_purchase(ctx):

@@ -55,6 +55,10 @@ BODIES = {
     "rules.Simulate": {"event": {"type": "signup"}, "hypothetical_member": {}},
     "rules.Backtest": {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"},
     "points.Tier": {"tier": "gold", "reason": "goodwill"},
+    "rewards.Redemptions": {"reward_id": "coffee", "external_id": "R-1"},
+    "rewards.VoucherConsume": {"reference": "T-9"},
+    "rewards.Returns": {"external_id": "RET-1", "lines": [{"sku": "A", "quantity": 1}]},
+    "rewards.PurchaseCancel": {},
 }
 
 
