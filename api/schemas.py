@@ -631,6 +631,8 @@ class DefinitionSchema(Schema):
 
     settings = fields.Dict(load_default=dict)
     rules = fields.List(fields.Dict(), load_default=list)
+    tiers = fields.Dict(allow_none=True)
+    rewards = fields.List(fields.Dict())
 
 
 class DraftSchema(Schema):

@@ -120,6 +120,9 @@ class MemberRow(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[dict[str, Any]]
     enrolled_at: Mapped[Instant]
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    merged_into: Mapped[str | None] = mapped_column(String(40))
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MemberIdentityRow(Base):
@@ -288,6 +291,7 @@ class LedgerEntryRow(Base):
     rule_id: Mapped[str | None] = mapped_column(String(64))
     rule_version: Mapped[int | None] = mapped_column(Integer)  # the program version
     rules: Mapped[list[Any] | None]  # the ids of the rules that gave points
+    approved_by: Mapped[str | None] = mapped_column(String(128))  # maker-checker
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
     actor: Mapped[str | None] = mapped_column(String(128))
     explanation: Mapped[list[Any] | None]
@@ -512,3 +516,46 @@ class PurchaseReturnRow(Base):
     points_reversed: Mapped[Points]
     points_not_reversed: Mapped[Points] = mapped_column(default=0)
     points_given_back: Mapped[Points] = mapped_column(default=0)  # burned points returned
+
+
+class AdjustmentRow(Base):
+    """A goodwill or correcting adjustment: applied, or pending a supervisor's decision."""
+
+    __tablename__ = "adjustments"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        CheckConstraint("status IN ('applied', 'pending', 'rejected')", name="status"),
+        Index("ix_adjustments_program_id_status", "program_id", "status"),
+        Index("ix_adjustments_requested_by_created_at", "requested_by", "created_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(128))
+    points: Mapped[Points]
+    reason: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_person: Mapped[str | None] = mapped_column(String(200))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    entry_id: Mapped[int | None] = mapped_column(SerialId, ForeignKey("ledger_entries.id"))
+    created_at: Mapped[Instant]
+
+
+class TransferRow(Base):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        Index("ix_transfers_from_member_created_at", "from_member", "created_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    from_member: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    to_member: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    points: Mapped[Points]
+    external_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[Instant]

@@ -32,6 +32,7 @@ from loyalty.adapters.orm import (
     RuleBudgetRow,
 )
 from loyalty.domain.errors import (
+    Conflict,
     IdempotencyKeyReused,
     IdentityAlreadyUsed,
     ProgramNotFound,
@@ -381,6 +382,7 @@ class LedgerRepository:
                 rules=list(entry.rules) if entry.rules is not None else None,
                 event_id=entry.event_id,
                 actor=entry.actor,
+                approved_by=entry.approved_by,
                 explanation=list(entry.explanation) if entry.explanation is not None else None,
             )
             .returning(LedgerEntryRow.id)
@@ -472,6 +474,21 @@ class LedgerRepository:
             .with_for_update()
         ).first()
         return None if row is None else (row[0], row[1], row[2])
+
+    def pending_lots(self, member_id: str) -> list[tuple[int, int]]:
+        """(lot id, remaining) of the member's pending lots with points left, locked."""
+        return [(lot, remaining) for lot, remaining in self.session.execute(
+            select(LotRow.id, LotRow.remaining)
+            .where(LotRow.member_id == member_id, LotRow.status == LotStatus.PENDING.value,
+                   LotRow.remaining > 0).with_for_update()).all()]
+
+    def closed_members_with_points(self, program_id: str, closed_before: datetime) -> list[str]:
+        return list(self.session.scalars(
+            select(MemberRow.id).join(MemberBalanceRow,
+                                      MemberBalanceRow.member_id == MemberRow.id)
+            .where(MemberRow.program_id == program_id, MemberRow.status == "closed",
+                   MemberRow.closed_at <= closed_before,
+                   (MemberBalanceRow.available > 0) | (MemberBalanceRow.pending > 0))))
 
     def burn_of(self, purchase_id: str) -> int | None:
         """The entry that burned points to pay part of a purchase, if any."""
@@ -740,6 +757,9 @@ class IdempotencyRepository:
                     IdempotencyRecordRow.key == key,
                 )
             ).one()
+            if result == {"erased": True}:
+                raise Conflict("this request concerned a member whose data was erased; "
+                               "its answer is gone with it")
             if fingerprint_then != fingerprint:
                 raise IdempotencyKeyReused(
                     f"{key.split(':', 1)[0]} key {key.split(':', 1)[1]!r} was already used "

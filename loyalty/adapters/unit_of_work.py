@@ -12,6 +12,7 @@ from loyalty.adapters.access_repositories import (
     SecretRepository,
 )
 from loyalty.adapters.db import SQLITE_BEGIN
+from loyalty.adapters.desk_repositories import DeskRepository
 from loyalty.adapters.repositories import (
     EventRepository,
     IdempotencyRepository,
@@ -38,6 +39,7 @@ class SqlAlchemyUnitOfWork:
     tiers: TierRepository
     rewards: RewardRepository
     returns: ReturnRepository
+    desk: DeskRepository
     keys: KeyRepository
     secrets: SecretRepository
     audit: AuditRepository
@@ -62,6 +64,7 @@ class SqlAlchemyUnitOfWork:
         self.tiers = TierRepository(session)
         self.rewards = RewardRepository(session)
         self.returns = ReturnRepository(session)
+        self.desk = DeskRepository(session)
         self.keys = KeyRepository(session)
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)

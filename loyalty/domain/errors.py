@@ -160,3 +160,13 @@ class ReturnRefused(Conflict):
 
     code = "return-refused"
     title = "Return refused"
+
+
+class AdjustmentNotFound(NotFound):
+    code = "adjustment-not-found"
+    title = "Adjustment not found"
+
+
+class TransfersDisabled(Conflict):
+    code = "transfers-disabled"
+    title = "Transfers are off in this program"

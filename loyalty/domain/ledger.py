@@ -235,6 +235,7 @@ class NewEntry:
     event_id: str | None = None
     actor: str | None = None
     explanation: tuple[dict[str, object], ...] | None = None
+    approved_by: str | None = None
 
     def __post_init__(self) -> None:
         if not self.reason.strip():

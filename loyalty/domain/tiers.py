@@ -47,6 +47,7 @@ class TierChangeReason(StrEnum):
     MANUAL = "manual"
     RETURN = "return"
     LADDER = "ladder_change"
+    MERGE = "merge"  # two members found to be one person
 
 
 @dataclass(frozen=True, slots=True)

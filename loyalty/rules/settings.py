@@ -74,6 +74,39 @@ class RedemptionSettings(BaseModel):
     step: int = Field(default=1, ge=1)
 
 
+class AdjustmentSettings(BaseModel):
+    """What an agent may do alone; above it, a supervisor approves (maker-checker)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reasons: tuple[str, ...] = ("goodwill", "correction", "compensation", "fraud")
+    agent_limit_per_adjustment: int = Field(default=500, ge=0)
+    agent_limit_per_day: int = Field(default=2000, ge=0)
+    qualifying: bool = False  # do goodwill points count toward tiers?
+
+
+class ClosureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    remaining_points: str = Field(default="forfeit", pattern="^(forfeit|keep)$")
+    keep_days: int = Field(default=90, ge=1, le=3650)
+
+
+class PeriodLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    period: str = Field(default="month", pattern="^(day|week|month|year)$")
+    points: int = Field(default=5000, gt=0)
+
+
+class TransferSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    per_transfer: int = Field(default=1000, gt=0)
+    per_period: PeriodLimit = PeriodLimit()
+
+
 class ProgramSettings(BaseModel):
     """Settings of one program version."""
 
@@ -86,3 +119,6 @@ class ProgramSettings(BaseModel):
     expiry: ExpiryPolicy = ExpiryPolicy()
     returns: ReturnSettings = ReturnSettings()
     redemption: RedemptionSettings = RedemptionSettings()
+    adjustments: AdjustmentSettings = AdjustmentSettings()
+    closure: ClosureSettings = ClosureSettings()
+    transfers: TransferSettings = TransferSettings()

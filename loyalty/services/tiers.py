@@ -378,6 +378,10 @@ def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member
     review_floor = floor if floor is not None and (
         state.manual_until is None or state.manual_until > period_end) else None
     target = ladder.after_review(current, measured, review_floor)
+    # A member who already requalified in the new period keeps what the new period reaches.
+    requalified = ladder.reached(measure)
+    if requalified.rank > target.rank:
+        target = current if requalified.rank >= current.rank else requalified
     uow.tiers.update(member_id, reviewed_through=period_end, updated_at=now)
     if target.rank >= current.rank:
         return
