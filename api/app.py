@@ -50,10 +50,10 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.extensions["loyalty_api"] = api
     register_error_handlers(app)
 
-    from api.views import access, members, points, purchases, rewards, rules
+    from api.views import access, desk, members, points, purchases, rewards, rules
 
-    for blueprint in (members.blp, purchases.blp, points.blp, rewards.blp, rules.blp,
-                      access.blp):
+    for blueprint in (members.blp, purchases.blp, points.blp, rewards.blp, desk.blp,
+                      rules.blp, access.blp):
         api.register_blueprint(blueprint)
 
     @app.get("/health")

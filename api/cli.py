@@ -257,6 +257,47 @@ def program_backtest(ctx: click.Context, program_id: str, since: Any, until: Any
                    f"{rule.purchases:,} purchases")
 
 
+@main.group()
+def members() -> None:
+    """Members: merge two records of one person, erase a person's data."""
+
+
+@members.command("merge")
+@click.option("--program", "program_id", required=True)
+@click.argument("survivor")
+@click.argument("duplicate")
+@click.pass_context
+def members_merge(ctx: click.Context, program_id: str, survivor: str, duplicate: str) -> None:
+    """Merge member DUPLICATE into member SURVIVOR."""
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.desk import Actor, merge
+
+    try:
+        merged = merge(bootstrap(_settings(ctx)), program_id, survivor, duplicate,
+                       Actor(_operator()))
+    except LoyaltyError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"Merged {duplicate} into {survivor}: {merged.points_moved} points and "
+               f"{merged.pending_moved} pending moved.")
+
+
+@members.command("erase")
+@click.option("--program", "program_id", required=True)
+@click.argument("member")
+@click.confirmation_option(prompt="Erase this member's personal data for good?")
+@click.pass_context
+def members_erase(ctx: click.Context, program_id: str, member: str) -> None:
+    """Erase MEMBER's personal data (identities, profile, free text); figures stay."""
+    from loyalty.domain.errors import LoyaltyError
+    from loyalty.services.desk import Actor, erase
+
+    try:
+        erase(bootstrap(_settings(ctx)), program_id, member, Actor(_operator()))
+    except LoyaltyError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"Erased the personal data of {member}.")
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 

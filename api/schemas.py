@@ -840,3 +840,78 @@ class ReturnRecordedSchema(Schema):
     pending = fields.Integer()
     debt = fields.Integer(metadata={"description": "points owed after a return"})
     remaining_lines = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+# -- the service desk -------------------------------------------------------------------------
+
+
+class AdjustSchema(Schema):
+    points = fields.Integer(required=True, strict=True,
+                            validate=validate.Range(-10**9, 10**9),
+                            metadata={"description": "up (positive) or down (negative)"})
+    reason = Text(required=True, validate=validate.Length(1, 64),
+                  metadata={"description": "a code of the program's list, e.g. goodwill"})
+    note = Text(load_default=None, free_text=True, validate=validate.Length(1, 1000))
+    external_id = Text(required=True, validate=validate.Length(1, 128))
+
+
+class AdjustmentSchema(Schema):
+    adjustment_id = fields.String()
+    member_id = fields.String()
+    points = fields.Integer()
+    reason = fields.String()
+    note = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "applied, pending or rejected"})
+    requested_by = fields.String()
+    decided_by = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    decided_at = fields.AwareDateTime(allow_none=True)
+
+
+class AdjustmentListSchema(Schema):
+    adjustments = fields.List(fields.Nested(AdjustmentSchema))
+
+
+class AdjustmentQuerySchema(Schema):
+    status = Text(validate=validate.OneOf(["applied", "pending", "rejected"]))
+
+
+class ReasonSchema(Schema):
+    reason = Text(required=True, free_text=True, validate=validate.Length(1, 500))
+
+
+class MemberStateSchema(Schema):
+    member_id = fields.String()
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
+    merged_into = fields.String(allow_none=True)
+    erased = fields.Boolean()
+
+
+class MergeSchema(Schema):
+    merge = Text(required=True, validate=validate.Length(1, 40),
+                 metadata={"description": "the id of the member merged into this one"})
+
+
+class MergedSchema(Schema):
+    survivor = fields.String()
+    merged = fields.String()
+    points_moved = fields.Integer()
+    pending_moved = fields.Integer()
+    tier = fields.String(allow_none=True)
+
+
+class TransferSchema(Schema):
+    to_member = Text(required=True, validate=validate.Length(1, 40))
+    points = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10**9))
+    external_id = Text(required=True, validate=validate.Length(1, 128))
+
+
+class TransferredSchema(Schema):
+    transfer_id = fields.String()
+    from_member = fields.String()
+    to_member = fields.String()
+    points = fields.Integer()
+    from_available = fields.Integer()
+    to_available = fields.Integer()

@@ -55,7 +55,10 @@ def expire_points(ctx: Context, *, batch_size: int = 500) -> JobReport:
                     entries += written
             uow.commit()
     inactive = _expire_inactive(ctx, now, batch_size)
-    return JobReport(members + inactive.members, points + inactive.points,
+    from loyalty.services.desk import forfeit_closed  # closed accounts whose points were kept
+
+    closed = forfeit_closed(ctx)
+    return JobReport(members + inactive.members, points + inactive.points + closed,
                      entries + inactive.entries)
 
 

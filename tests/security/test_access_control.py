@@ -59,6 +59,13 @@ BODIES = {
     "rewards.VoucherConsume": {"reference": "T-9"},
     "rewards.Returns": {"external_id": "RET-1", "lines": [{"sku": "A", "quantity": 1}]},
     "rewards.PurchaseCancel": {},
+    "desk.Adjustments": {"points": 10, "reason": "goodwill", "external_id": "A-1"},
+    "desk.MemberFreeze": {"reason": "x"},
+    "desk.MemberUnfreeze": {"reason": "x"},
+    "desk.MemberClose": {"reason": "x"},
+    "desk.MemberReopen": {"reason": "x"},
+    "desk.Merge": {"merge": "mem_other"},
+    "desk.Transfers": {"to_member": "mem_other", "points": 1, "external_id": "T-1"},
 }
 
 
