@@ -136,7 +136,8 @@ class Returns(MethodView):
         command = returns.RecordReturn(program_id=program, purchase_id=purchase_id,
                                        external_id=data["external_id"],
                                        occurred_at=data["occurred_at"], lines=units,
-                                       amount=amount, request_key=request_key())
+                                       amount=amount, currency=data.get("currency"),
+                                       request_key=request_key())
         return created(returns.record_return(context(), command))
 
 

@@ -14,12 +14,12 @@ purchase are given back in proportion to the refunded value, into the lots they 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.domain.basket import Basket, PurchaseLine
 from loyalty.domain.errors import (
-    InsufficientPoints,
+    CurrencyMismatch,
     InvalidRequest,
     PurchaseNotFound,
     ReturnRefused,
@@ -43,6 +43,8 @@ from loyalty.services.idempotency import (
 )
 from loyalty.services.tiers import _tier_at, after_return
 
+_TICK = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True)
 class RecordReturn:
@@ -54,6 +56,7 @@ class RecordReturn:
     amount: int | None = None  # minor units refunded, for a return by amount
     request_key: IdempotencyKey | None = None
     everything: bool = False  # a cancellation: whatever remains of the purchase
+    currency: str | None = None  # with an amount: must be the purchase's
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,13 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
         purchase = uow.returns.purchase(program.id, command.purchase_id)
         if purchase is None:
             raise PurchaseNotFound(f"there is no purchase {command.purchase_id!r}")
+        if command.amount is not None and command.currency not in (None, purchase.currency):
+            raise CurrencyMismatch(f"this purchase was paid in {purchase.currency}, not "
+                                   f"{command.currency}", field="currency")
+        if occurred_at < purchase.occurred_at:
+            raise InvalidRequest("a return happens after its purchase", field="occurred_at")
+        if occurred_at > now + ctx.future_tolerance:
+            raise InvalidRequest("occurred_at is in the future", field="occurred_at")
         member_id = purchase.member_id
         # One member at a time: concurrent returns of one purchase see each other's effect.
         uow.ledger.lock_member(member_id)
@@ -128,7 +138,7 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
                 if units > left:
                     raise ReturnRefused(f"{units} unit(s) of {sku} cannot be returned: "
                                         f"{left} remain on this purchase",
-                                        field=f"lines.{sku}", remaining=left)
+                                        field="lines", sku=sku, remaining=left)
                 returned_units[sku] = returned_units.get(sku, 0) + units
         else:
             assert this_amount is not None
@@ -139,14 +149,20 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
                                     field="amount")
             returned_amount += this_amount
         after = _left(original, returned_units, returned_amount, lines_total)
-        refunded = sum(line.amount for line in before) - sum(line.amount for line in after)
+        # An amount return refunds exactly the amount; the scaled lines only re-evaluate rules.
+        refunded = (this_amount if this_amount is not None else
+                    sum(line.amount for line in before) - sum(line.amount for line in after))
         everything_back = not after
 
         # What the purchase should hold now: recomputed on what remains, never more than earned.
         compiled = uow.programs.compiled(program, _version_of(uow, purchase))
         profile = uow.members.facts_row(program.id, member_id)
-        tier = (_tier_at(uow, compiled.ladder, member_id, purchase.occurred_at).id
-                if compiled.ladder is not None else None)
+        tier = None
+        if compiled.ladder is not None and compiled.definition.tiers is not None:
+            # the tier the purchase earned at: after its own upgrade, when upgrades earn at once
+            at_new = compiled.definition.tiers.upgrade_earns_at_new_tier
+            tier = _tier_at(uow, compiled.ladder, member_id,
+                            purchase.occurred_at + (_TICK if at_new else timedelta(0))).id
         facts = MemberFacts(tier=tier, status=profile[0].value, attributes=profile[1],
                             enrolled_at=profile[2])
         remaining_basket = Basket(
@@ -249,7 +265,7 @@ def _reverse(uow: Any, program: Any, member_id: str, purchase: Any, points: int,
     debt = not_reversed = 0
     if shortfall:
         if policy is NegativeBalancePolicy.REFUSE:
-            raise InsufficientPoints(
+            raise ReturnRefused(
                 f"the return would reverse {points} points but {shortfall} were already "
                 "spent, and this program refuses such returns", available=taken + from_pending,
                 required=points)
