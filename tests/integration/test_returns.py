@@ -282,7 +282,7 @@ def test_returning_more_units_than_were_bought_is_refused_and_nothing_is_written
     assert returned(ctx, order, "R-2", lines={"SOCKS": 1}).points_reversed == 10
     with pytest.raises(ReturnRefused) as again:
         returned(ctx, order, "R-3", lines={"SOCKS": 2})
-    assert again.value.extensions == {"remaining": 1}
+    assert again.value.extensions == {"sku": "SOCKS", "remaining": 1}
     with pytest.raises(ReturnRefused) as unknown:
         returned(ctx, order, "R-4", lines={"HAT": 1})
     assert unknown.value.extensions == {"remaining": 0}
