@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from loyalty.adapters.orm import (
     PurchaseRow,
     RuleAwardRow,
     RuleBudgetRow,
+    UTCDateTime,
 )
 from loyalty.domain.errors import (
     Conflict,
@@ -84,16 +85,67 @@ class VersionInfo:
     published_by: str
 
 
+# The posting path's statements, built once: building a statement costs more than running it.
+_ENTRIES = LedgerEntryRow.__table__
+_LOTS = LotRow.__table__
+_BALANCES = MemberBalanceRow.__table__
+_INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
+_INSERT_LOT = insert(_LOTS).returning(_LOTS.c.id)
+_INSERT_PURCHASE = insert(PurchaseRow.__table__)
+_APPLY: dict[tuple[tuple[str, ...], bool], Any] = {}
+_PROGRAMS = ProgramRow.__table__
+_SELECT_PROGRAM = select(_PROGRAMS.c.id, _PROGRAMS.c.name, _PROGRAMS.c.currency,
+                         _PROGRAMS.c.time_zone).where(_PROGRAMS.c.id == bindparam("p"))
+_VERSIONS = ProgramVersionRow.__table__
+_VERSION_IN_FORCE = (
+    select(_VERSIONS.c.version, _VERSIONS.c.published_at)
+    .where(_VERSIONS.c.program_id == bindparam("p"),
+           or_(_VERSIONS.c.effective_from.is_(None),
+               _VERSIONS.c.effective_from <= bindparam("at", type_=UTCDateTime())))
+    .order_by(_VERSIONS.c.version.desc()).limit(1))
+_MEMBERS = MemberRow.__table__
+_MEMBER_FACTS = select(_MEMBERS.c.status, _MEMBERS.c.attributes, _MEMBERS.c.enrolled_at).where(
+    _MEMBERS.c.id == bindparam("m"), _MEMBERS.c.program_id == bindparam("p"))
+_IDEMPOTENCY = IdempotencyRecordRow.__table__
+_STORE_RESULT = (update(_IDEMPOTENCY)
+                 .where(_IDEMPOTENCY.c.program_id == bindparam("p"),
+                        _IDEMPOTENCY.c.key.in_(bindparam("keys", expanding=True)))
+                 .values(result=bindparam("result", type_=_IDEMPOTENCY.c.result.type)))
+_CLAIM = {
+    postgres: (postgresql.insert if postgres else sqlite.insert)(_IDEMPOTENCY)
+    .on_conflict_do_nothing().returning(_IDEMPOTENCY.c.key)
+    for postgres in (False, True)
+}
+
+
+def _apply_statement(names: tuple[str, ...], activity: bool) -> Any:
+    """``UPDATE member_balances SET available = available + :d_available, ... RETURNING``,
+    one statement per set of changed columns."""
+    statement = _APPLY.get((names, activity))
+    if statement is None:
+        values: dict[str, Any] = {name: _BALANCES.c[name] + bindparam(f"d_{name}")
+                                  for name in names}
+        values["updated_at"] = bindparam("at", type_=UTCDateTime())
+        if activity:
+            last = _BALANCES.c.last_activity_at
+            moment = bindparam("activity_at", type_=UTCDateTime())
+            values["last_activity_at"] = case((or_(last.is_(None), last < moment), moment),
+                                              else_=last)
+        statement = (update(_BALANCES).where(_BALANCES.c.member_id == bindparam("m"))
+                     .values(values).returning(*[_BALANCES.c[c.key] for c in _BALANCE_COLUMNS]))
+        _APPLY[(names, activity)] = statement
+    return statement
+
+
 class ProgramRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def get(self, program_id: str) -> Program:
-        row = self.session.get(ProgramRow, program_id)
+        row = self.session.execute(_SELECT_PROGRAM, {"p": program_id}).first()
         if row is None:
             raise ProgramNotFound(f"there is no program {program_id!r}", program=program_id)
-        return Program(id=row.id, name=row.name, currency=row.currency,
-                       time_zone=row.time_zone)
+        return Program(*row)
 
     def exists(self, program_id: str) -> bool:
         return self.session.get(ProgramRow, program_id) is not None
@@ -124,14 +176,7 @@ class ProgramRepository:
         return latest + 1
 
     def version_in_force(self, program_id: str, at: datetime) -> tuple[int, datetime] | None:
-        row = self.session.execute(
-            select(ProgramVersionRow.version, ProgramVersionRow.published_at)
-            .where(ProgramVersionRow.program_id == program_id,
-                   or_(ProgramVersionRow.effective_from.is_(None),
-                       ProgramVersionRow.effective_from <= at))
-            .order_by(ProgramVersionRow.version.desc())
-            .limit(1)
-        ).first()
+        row = self.session.execute(_VERSION_IN_FORCE, {"p": program_id, "at": at}).first()
         return None if row is None else (row[0], row[1])
 
     def versions(self, program_id: str) -> list[VersionInfo]:
@@ -273,10 +318,7 @@ class MemberRepository:
     def facts_row(self, program_id: str, member_id: str
                   ) -> tuple[MemberStatus, dict[str, Any], datetime] | None:
         """Status, attributes and enrolment of a member: what rules may ask of its profile."""
-        row = self.session.execute(
-            select(MemberRow.status, MemberRow.attributes, MemberRow.enrolled_at).where(
-                MemberRow.id == member_id, MemberRow.program_id == program_id)
-        ).first()
+        row = self.session.execute(_MEMBER_FACTS, {"m": member_id, "p": program_id}).first()
         return None if row is None else (MemberStatus(row[0]), dict(row[1] or {}), row[2])
 
     def status_of(self, program_id: str, member_id: str) -> MemberStatus | None:
@@ -304,7 +346,7 @@ class PurchaseRepository:
         self.session = session
 
     def add(self, **values: Any) -> None:
-        self.session.execute(insert(PurchaseRow).values(**values))
+        self.session.execute(_INSERT_PURCHASE, values)
 
 
 class LedgerRepository:
@@ -339,22 +381,12 @@ class LedgerRepository:
               activity_at: datetime | None = None) -> Balance:
         """Add ``change`` to the summary row in one statement and return the new row; an earn
         or a spend also moves the member's last activity forward (never back)."""
-        values: dict[str, Any] = {
-            name: getattr(MemberBalanceRow, name) + delta
-            for name, delta in asdict(change).items()
-            if delta
-        }
-        values["updated_at"] = at
-        if activity_at is not None:
-            last = MemberBalanceRow.last_activity_at
-            values["last_activity_at"] = case(
-                (or_(last.is_(None), last < activity_at), activity_at), else_=last)
-        row = self.session.execute(
-            update(MemberBalanceRow)
-            .where(MemberBalanceRow.member_id == member_id)
-            .values(**values)
-            .returning(*_BALANCE_COLUMNS)
-        ).one()
+        deltas = {name: delta for name, delta in asdict(change).items() if delta}
+        statement = _apply_statement(tuple(sorted(deltas)), activity_at is not None)
+        row = self.session.execute(statement, {
+            **{f"d_{name}": delta for name, delta in deltas.items()},
+            "m": member_id, "at": at, "activity_at": activity_at,
+        }).one()
         return Balance(*row)
 
     # -- entries and lots -----------------------------------------------------------------
@@ -362,31 +394,18 @@ class LedgerRepository:
     def append(
         self, program_id: str, member_id: str, entry: NewEntry, recorded_at: datetime
     ) -> int:
-        return self.session.execute(
-            insert(LedgerEntryRow)
-            .values(
-                program_id=program_id,
-                member_id=member_id,
-                kind=entry.kind.value,
-                points=entry.points,
-                available_delta=entry.available_delta,
-                pending_delta=entry.pending_delta,
-                occurred_at=entry.occurred_at,
-                recorded_at=recorded_at,
-                reason=entry.reason,
-                purchase_id=entry.purchase_id,
-                lot_id=entry.lot_id,
-                external_ref=entry.external_ref,
-                rule_id=entry.rule_id,
-                rule_version=entry.rule_version,
-                rules=list(entry.rules) if entry.rules is not None else None,
-                event_id=entry.event_id,
-                actor=entry.actor,
-                approved_by=entry.approved_by,
-                explanation=list(entry.explanation) if entry.explanation is not None else None,
-            )
-            .returning(LedgerEntryRow.id)
-        ).scalar_one()
+        return self.session.execute(_INSERT_ENTRY, {
+            "program_id": program_id, "member_id": member_id, "kind": entry.kind.value,
+            "points": entry.points, "available_delta": entry.available_delta,
+            "pending_delta": entry.pending_delta, "occurred_at": entry.occurred_at,
+            "recorded_at": recorded_at, "reason": entry.reason,
+            "purchase_id": entry.purchase_id, "lot_id": entry.lot_id,
+            "external_ref": entry.external_ref, "rule_id": entry.rule_id,
+            "rule_version": entry.rule_version,
+            "rules": list(entry.rules) if entry.rules is not None else None,
+            "event_id": entry.event_id, "actor": entry.actor, "approved_by": entry.approved_by,
+            "explanation": list(entry.explanation) if entry.explanation is not None else None,
+        }).scalar_one()
 
     def add_lot(
         self,
@@ -400,21 +419,11 @@ class LedgerRepository:
         available_at: datetime | None,
         expires_at: datetime | None,
     ) -> int:
-        return self.session.execute(
-            insert(LotRow)
-            .values(
-                program_id=program_id,
-                member_id=member_id,
-                purchase_id=purchase_id,
-                status=status.value,
-                points=points,
-                remaining=points,
-                earned_at=earned_at,
-                available_at=available_at,
-                expires_at=expires_at,
-            )
-            .returning(LotRow.id)
-        ).scalar_one()
+        return self.session.execute(_INSERT_LOT, {
+            "program_id": program_id, "member_id": member_id, "purchase_id": purchase_id,
+            "status": status.value, "points": points, "remaining": points,
+            "earned_at": earned_at, "available_at": available_at, "expires_at": expires_at,
+        }).scalar_one()
 
     def available_lots(self, member_id: str) -> list[Lot]:
         """Available lots with points left, locked (PostgreSQL) for the rest of the transaction."""
@@ -735,20 +744,11 @@ class IdempotencyRepository:
         holding the same key, so the second of two simultaneous retries sees the first's answer.
         Raises ``IdempotencyKeyReused`` when a key comes back with another request.
         """
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = _CLAIM[self.dialect == "postgresql"]
         for key, fingerprint in keys:
-            claimed = self.session.execute(
-                dialect_insert(IdempotencyRecordRow)
-                .values(
-                    program_id=program_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    result={},
-                    created_at=at,
-                )
-                .on_conflict_do_nothing()
-                .returning(IdempotencyRecordRow.key)
-            ).first()
+            claimed = self.session.execute(statement, {
+                "program_id": program_id, "key": key, "fingerprint": fingerprint, "result": {},
+                "created_at": at}).first()
             if claimed is not None:
                 continue
             fingerprint_then, result = self.session.execute(
@@ -770,14 +770,8 @@ class IdempotencyRepository:
         return None
 
     def store(self, program_id: str, keys: Iterable[str], result: dict[str, Any]) -> None:
-        self.session.execute(
-            update(IdempotencyRecordRow)
-            .where(
-                IdempotencyRecordRow.program_id == program_id,
-                IdempotencyRecordRow.key.in_(list(keys)),
-            )
-            .values(result=result)
-        )
+        self.session.execute(_STORE_RESULT, {"p": program_id, "keys": list(keys),
+                                             "result": result})
 
 
 class RuleUsageRepository:

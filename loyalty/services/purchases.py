@@ -211,7 +211,8 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
 
 def _balance_now(uow: Any, member_id: str, balance: Any, qualified: Any) -> tuple[int, int]:
     """The balance after the purchase (its burn, its earn and any tier bonus it brought)."""
-    balance = uow.ledger.balance(member_id)
+    if qualified is not None and qualified.after.rank > qualified.before.rank:
+        balance = uow.ledger.balance(member_id)  # a tier bonus came after the earn
     return balance.available, balance.pending
 
 
