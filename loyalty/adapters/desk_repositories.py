@@ -55,11 +55,13 @@ class DeskRepository:
         return list(self.session.scalars(query.order_by(AdjustmentRow.created_at.desc())
                                           .limit(limit)))
 
-    def adjusted_by(self, actor: str, start: datetime, end: datetime) -> int:
-        """Points (up and down alike) an actor's applied adjustments moved in [start, end)."""
+    def adjusted_by(self, program_id: str, actor: str, start: datetime, end: datetime) -> int:
+        """Points (up and down alike) an actor's own applied adjustments moved in [start, end)
+        in a program: what the agent's daily limit counts."""
         return int(self.session.scalar(
             select(func.coalesce(func.sum(func.abs(AdjustmentRow.points)), 0))
-            .where(AdjustmentRow.requested_by == actor, AdjustmentRow.status == "applied",
+            .where(AdjustmentRow.program_id == program_id,
+                   AdjustmentRow.requested_by == actor, AdjustmentRow.status == "applied",
                    AdjustmentRow.decided_by.is_(None), AdjustmentRow.created_at >= start,
                    AdjustmentRow.created_at < end)) or 0)
 

@@ -49,7 +49,7 @@ from loyalty.services.idempotency import (
     serialisable,
 )
 from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
-from loyalty.services.tiers import move
+from loyalty.services.tiers import move, qualify_event_points
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def adjust(ctx: Context, command: Adjust, actor: Actor) -> Outcome[AdjustmentVie
             raise InvalidRequest(f"the reason is one of: {', '.join(settings.reasons)}",
                                  field="reason")
         start, end = period_bounds(Period.DAY, now, program.tz)
-        today = uow.desk.adjusted_by(actor.name, start, end)
+        today = uow.desk.adjusted_by(program.id, actor.name, start, end)
         within = (abs(command.points) <= settings.agent_limit_per_adjustment
                   and today + abs(command.points) <= settings.agent_limit_per_day)
         adjustment_id = new_id("adj")
@@ -162,7 +162,9 @@ def _apply(uow: Any, program: Program, member_id: str, points: int, reason: str,
            note: str | None, requested_by: str, approved_by: str | None,
            now: datetime) -> int:
     """Write an adjustment to the ledger: a lot for points up, FEFO for points down."""
-    label = f"adjustment ({reason})" + (f": {note}" if note else "")
+    # The note stays with the adjustment (which an erasure can clear); the append-only
+    # ledger only gets the reason code, never free text.
+    label = f"adjustment ({reason})"
     compiled = uow.programs.compiled_at(program, now)
     if points > 0:
         settings = compiled.definition.settings
@@ -180,10 +182,10 @@ def _apply(uow: Any, program: Program, member_id: str, points: int, reason: str,
             uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
         uow.ledger.apply(member_id, BalanceChange(available=points, lifetime_adjusted=points,
                                                   debt=-paid), now)
-        if settings.adjustments.qualifying:
-            uow.tiers.record_activity(program_id=program.id, member_id=member_id,
-                                      occurred_at=now, spend=0, points=points, purchases=0,
-                                      source="adjustment", reference=None)
+        if settings.adjustments.qualifying and compiled.ladder is not None:
+            enrolled_at = uow.members.facts_row(program.id, member_id)[2]
+            qualify_event_points(uow, program, compiled, member_id, enrolled_at, points,
+                                 occurred_at=now, now=now, reference=f"adjustment {entry_id}")
         return entry_id
     lots = _spendable(uow, program, member_id, now)
     allocations = allocate_fefo(lots, -points, now)
