@@ -48,7 +48,7 @@ from loyalty.services.idempotency import (
     load,
     serialisable,
 )
-from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
+from loyalty.services.ledger_writes import spendable_lots
 from loyalty.services.tiers import move, qualify_event_points
 
 
@@ -65,15 +65,6 @@ def _audit(uow: Any, actor: Actor, action: str, program_id: str, member_id: str,
         actor=actor.name, acting_person=actor.person, action=action, target_type="member",
         target_id=member_id, program_id=program_id, member_id=member_id, before=before,
         after=after), now)
-
-
-def _spendable(uow: Any, program: Program, member_id: str, now: datetime) -> list[Any]:
-    """Lock the member; its spendable lots after writing off expired points."""
-    uow.ledger.lock_member(member_id)
-    lots = uow.ledger.available_lots(member_id)
-    lots, _, _ = expire_due_lots(uow, program.id, member_id, lots, now, program.time_zone)
-    policy = uow.programs.compiled_at(program, now).definition.settings.expiry
-    return expire_if_inactive(uow, program, member_id, lots, policy, now)
 
 
 # -- adjustments --------------------------------------------------------------------------------
@@ -187,7 +178,7 @@ def _apply(uow: Any, program: Program, member_id: str, points: int, reason: str,
             qualify_event_points(uow, program, compiled, member_id, enrolled_at, points,
                                  occurred_at=now, now=now, reference=f"adjustment {entry_id}")
         return entry_id
-    lots = _spendable(uow, program, member_id, now)
+    lots = spendable_lots(uow, program, member_id, now)
     allocations = allocate_fefo(lots, -points, now)
     entry_id = uow.ledger.append(program.id, member_id, NewEntry(
         kind=EntryKind.ADJUST, points=points, available_delta=points, pending_delta=0,
@@ -518,7 +509,7 @@ def transfer(ctx: Context, command: Transfer, actor: Actor) -> Outcome[Transferr
             raise InvalidRequest(f"at most {settings.per_period.points} points a "
                                  f"{settings.per_period.period}; {sent} already sent",
                                  field="points")
-        lots = _spendable(uow, program, command.from_member, now)
+        lots = spendable_lots(uow, program, command.from_member, now)
         if uow.ledger.debt_of(command.from_member):
             raise Conflict("a member who owes points cannot transfer any")
         allocations = allocate_fefo(lots, command.points, now)

@@ -97,3 +97,13 @@ def expire_if_inactive(uow: Any, program: Any, member_id: str, lots: list[Lot],
                                          if lot.remaining > 0])
     uow.ledger.apply(member_id, BalanceChange(available=-points, lifetime_expired=points), now)
     return []
+
+
+def spendable_lots(uow: Any, program: Any, member_id: str, now: datetime) -> list[Lot]:
+    """Lock the member and return its lots that may be spent now, after writing off what
+    expired (by date, or by inactivity). Every way points leave starts here."""
+    uow.ledger.lock_member(member_id)
+    lots = uow.ledger.available_lots(member_id)
+    lots, _, _ = expire_due_lots(uow, program.id, member_id, lots, now, program.time_zone)
+    policy = uow.programs.compiled_at(program, now).definition.settings.expiry
+    return expire_if_inactive(uow, program, member_id, lots, policy, now)

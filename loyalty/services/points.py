@@ -31,7 +31,7 @@ from loyalty.services.idempotency import (
     load,
     serialisable,
 )
-from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
+from loyalty.services.ledger_writes import spendable_lots
 from loyalty.services.tiers import current_progress
 
 
@@ -81,13 +81,7 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
             raise MemberNotActive(
                 f"a {status.value} member cannot spend points", member_status=status.value
             )
-        uow.ledger.lock_member(command.member_id)
-        lots = uow.ledger.available_lots(command.member_id)
-        lots, _, _ = expire_due_lots(
-            uow, program.id, command.member_id, lots, now, program.time_zone
-        )
-        policy = uow.programs.compiled_at(program, now).definition.settings.expiry
-        lots = expire_if_inactive(uow, program, command.member_id, lots, policy, now)
+        lots = spendable_lots(uow, program, command.member_id, now)
         allocations = allocate_fefo(lots, command.points, now)
         entry_id = uow.ledger.append(
             program.id,

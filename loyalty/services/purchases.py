@@ -28,7 +28,7 @@ from loyalty.services.idempotency import (
     load,
     serialisable,
 )
-from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
+from loyalty.services.ledger_writes import spendable_lots
 from loyalty.services.members import MemberRef, resolve_member_id
 from loyalty.services.tiers import after_purchase, qualify_purchase
 
@@ -224,13 +224,8 @@ def _burn(uow: Any, program: Any, member_id: str, status: MemberStatus, basket: 
     if status is not MemberStatus.ACTIVE:
         raise MemberNotActive(f"a {status.value} member cannot pay with points",
                               member_status=status.value)
-    compiled_now = uow.programs.compiled_at(program, now)
-    redemption = compiled_now.definition.settings.redemption
-    uow.ledger.lock_member(member_id)
-    lots = uow.ledger.available_lots(member_id)
-    lots, _, _ = expire_due_lots(uow, program.id, member_id, lots, now, program.time_zone)
-    lots = expire_if_inactive(uow, program, member_id, lots,
-                              compiled_now.definition.settings.expiry, now)
+    redemption = uow.programs.compiled_at(program, now).definition.settings.redemption
+    lots = spendable_lots(uow, program, member_id, now)
     available = sum(lot.remaining for lot in lots if lot.is_spendable(now))
     available -= uow.ledger.debt_of(member_id)
     burn = burn_value(command.points_to_burn, point_value=redemption.point_value,

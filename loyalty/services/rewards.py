@@ -37,7 +37,7 @@ from loyalty.services.idempotency import (
     load,
     serialisable,
 )
-from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
+from loyalty.services.ledger_writes import spendable_lots
 
 
 @dataclass(frozen=True)
@@ -142,15 +142,6 @@ class Redeemed:
     available: int
 
 
-def _lock_spendable(uow: Any, program: Program, member_id: str, now: datetime) -> list[Any]:
-    """Lock the member and return its spendable lots, after writing off expired points."""
-    uow.ledger.lock_member(member_id)
-    lots = uow.ledger.available_lots(member_id)
-    lots, _, _ = expire_due_lots(uow, program.id, member_id, lots, now, program.time_zone)
-    policy = uow.programs.compiled_at(program, now).definition.settings.expiry
-    return expire_if_inactive(uow, program, member_id, lots, policy, now)
-
-
 def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
     natural = (f"redemption:{command.external_id}",
                fingerprint(replace(command, request_key=None)))
@@ -174,7 +165,7 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
         if reward is None:
             raise RewardNotFound(f"there is no reward {command.reward_id!r} in this program",
                                  field="reward_id")
-        lots = _lock_spendable(uow, program, command.member_id, now)
+        lots = spendable_lots(uow, program, command.member_id, now)
         why = _why_not(uow, program, compiled, reward, command.member_id, now,
                        uow.rewards.issued(program.id))
         if why is not None:
