@@ -298,6 +298,60 @@ def members_erase(ctx: click.Context, program_id: str, member: str) -> None:
     click.echo(f"Erased the personal data of {member}.")
 
 
+# -- bulk ingest ----------------------------------------------------------------------------
+
+
+@main.group(name="import")
+def import_() -> None:
+    """Bulk ingest of files."""
+
+
+@import_.command("purchases")
+@click.option("--program", "program_id", required=True)
+@click.option("--format", "file_format", type=click.Choice(["jsonl", "csv"]),
+              help="default: from the file's extension")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--stop-on-error", is_flag=True, help="stop at the first bad row")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def import_purchases_command(ctx: click.Context, program_id: str, file_format: str | None,
+                             batch_size: int, stop_on_error: bool, file: str) -> None:
+    """Import a file of purchases (JSON Lines: one API purchase payload a line; CSV: one
+    purchase line a row, rows of one purchase together). Idempotent per purchase."""
+    from api.importing import read_rows
+    from loyalty.services.imports import import_purchases
+
+    chosen = file_format or ("csv" if file.lower().endswith(".csv") else "jsonl")
+    interactive = sys.stdout.isatty()
+    bar = None
+    if interactive:
+        from tqdm import tqdm
+
+        bar = tqdm(unit=" rows", desc="importing", dynamic_ncols=True)
+
+    def progress(report: Any) -> None:
+        if bar is not None:
+            bar.update(report.rows - bar.n)
+        else:
+            click.echo(f"committed {report.rows} rows: {report.imported} imported, "
+                       f"{report.duplicates} duplicates, {report.rejected} rejected", err=True)
+
+    with open(file, newline="", encoding="utf-8") as handle:
+        report = import_purchases(bootstrap(_settings(ctx)),
+                                  read_rows(handle, chosen, program_id),
+                                  batch_size=batch_size, stop_on_error=stop_on_error,
+                                  on_batch=progress)
+    if bar is not None:
+        bar.close()
+    for line, problem in report.problems:
+        click.echo(f"line {line}: {problem}", err=True)
+    click.echo(f"Imported {report.imported}, duplicates {report.duplicates}, "
+               f"rejected {report.rejected}"
+               + (f" (stopped at line {report.stopped_at})" if report.stopped_at else "") + ".")
+    if report.rejected:
+        sys.exit(1)
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 
@@ -481,3 +535,7 @@ def jobs_release_pending(ctx: click.Context) -> None:
     click.echo(
         f"Released {report.points} points of {report.members} members ({report.entries} entries)."
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ earn seam, insert the purchase, append the earn entry and its lot, update the su
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.domain.basket import Basket, PurchaseLine
@@ -92,9 +92,20 @@ class PurchaseRecorded:
 
 
 def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRecorded]:
+    """Record a purchase and earn its points, in one transaction."""
+    with ctx.uow() as uow:
+        outcome = record_purchase_in(uow, command, ctx.clock.now(), ctx.future_tolerance)
+        if not outcome.replayed:
+            uow.commit()
+    return outcome
+
+
+def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
+                       future_tolerance: timedelta) -> Outcome[PurchaseRecorded]:
+    """Record a purchase within the caller's unit of work, without committing: the bulk
+    importer runs many in one transaction, each in its own savepoint."""
     command = replace(command, occurred_at=utc(command.occurred_at))
-    now = ctx.clock.now()
-    if command.occurred_at > now + ctx.future_tolerance:
+    if command.occurred_at > now + future_tolerance:
         raise InvalidRequest("occurred_at is in the future", field="occurred_at")
     basket = Basket(
         currency=command.currency,
@@ -112,100 +123,98 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
         fingerprint(replace(command, request_key=None)),
     )
 
-    with ctx.uow() as uow:
-        program = uow.programs.get(command.program_id)
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(PurchaseRecorded, stored), replayed=True)
-        if command.currency != program.currency:
-            raise CurrencyMismatch(
-                f"this program runs in {program.currency}, not {command.currency}",
-                field="currency",
-            )
-        member_id = resolve_member_id(uow, program.id, command.member)
-        profile = uow.members.facts_row(program.id, member_id)
-        if profile is None:
-            raise MemberNotFound(
-                f"there is no member {member_id!r} in this program", field="member"
-            )
-        status, attributes, enrolled_at = profile
-        if status is MemberStatus.CLOSED:
-            raise MemberNotActive("a closed member no longer earns points",
-                                  member_status=status.value)
-        compiled = uow.programs.compiled_at(program, command.occurred_at)
-        purchase_id = new_id("pur")
-        burn = allocations = None
-        if command.points_to_burn:
-            burn, allocations = _burn(uow, program, member_id, status, basket, command, now)
-            basket = replace(basket, paid_with_points=burn.value)
-        facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
-                             status=status.value, attributes=attributes, enrolled_at=enrolled_at)
-        qualified = None
-        if compiled.ladder is not None:
-            qualified = qualify_purchase(uow, program, compiled, member_id, enrolled_at, basket,
-                                         facts, now)
-            evaluation = qualified.evaluation
-        else:
-            evaluation = compiled.evaluate_purchase(basket, facts)
-        uow.purchases.add(
-            id=purchase_id,
-            program_id=program.id,
-            member_id=member_id,
-            source=command.source,
-            external_id=command.external_id,
-            occurred_at=command.occurred_at,
-            recorded_at=now,
-            channel=command.channel,
-            store=command.store,
-            currency=command.currency,
-            total=basket.total,
-            tax=basket.tax,
-            discount=basket.discount,
-            shipping=basket.shipping,
-            earn_base=evaluation.earn_base,
-            points_earned=evaluation.points,
-            lines=[_line_json(line) for line in basket.lines],
-            promo_codes=list(basket.promo_codes),
-            paid_with_gift_cards=basket.paid_with_gift_cards,
-            paid_with_points=basket.paid_with_points,
-            points_burned=burn.points if burn else 0,
+    program = uow.programs.get(command.program_id)
+    keys = claims(natural, command.request_key)
+    stored = uow.idempotency.claim(program.id, keys, now)
+    if stored is not None:
+        return Outcome(load(PurchaseRecorded, stored), replayed=True)
+    if command.currency != program.currency:
+        raise CurrencyMismatch(
+            f"this program runs in {program.currency}, not {command.currency}",
+            field="currency",
         )
-        if burn is not None:
-            _write_burn(uow, program, member_id, burn, allocations, command, purchase_id, now)
-        earned = write_earn(uow, program, compiled, member_id, evaluation,
-                            occurred_at=command.occurred_at, now=now,
-                            reason=f"earned {evaluation.points} on order {command.external_id}",
-                            purchase_id=purchase_id)
-        pending = earned.pending
-        if qualified is not None:
-            after_purchase(uow, program, compiled, member_id, qualified,
-                           occurred_at=command.occurred_at, now=now, purchase_id=purchase_id)
-        result = PurchaseRecorded(
-            purchase_id=purchase_id,
-            member_id=member_id,
-            external_id=command.external_id,
-            source=command.source,
-            occurred_at=command.occurred_at,
-            currency=command.currency,
-            total=format_minor(basket.total, basket.currency),
-            earn_base=format_minor(evaluation.earn_base, basket.currency),
-            points_earned=evaluation.points,
-            points_available=0 if pending else evaluation.points,
-            points_pending=evaluation.points if pending else 0,
-            available_at=earned.available_at,
-            expires_at=earned.expires_at,
-            program_version=compiled.version,
-            explanation=evaluation.explanation(),
-            balance=BalanceSnapshot(*_balance_now(uow, member_id, earned.balance, qualified)),
-            tier=qualified.after.id if qualified else None,
-            upgraded_from=(qualified.before.id if qualified and
-                           qualified.after.rank > qualified.before.rank else None),
-            points_burned=burn.points if burn else 0,
-            burn_value=format_minor(burn.value, basket.currency) if burn else None,
+    member_id = resolve_member_id(uow, program.id, command.member)
+    profile = uow.members.facts_row(program.id, member_id)
+    if profile is None:
+        raise MemberNotFound(
+            f"there is no member {member_id!r} in this program", field="member"
         )
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
-        uow.commit()
+    status, attributes, enrolled_at = profile
+    if status is MemberStatus.CLOSED:
+        raise MemberNotActive("a closed member no longer earns points",
+                              member_status=status.value)
+    compiled = uow.programs.compiled_at(program, command.occurred_at)
+    purchase_id = new_id("pur")
+    burn = allocations = None
+    if command.points_to_burn:
+        burn, allocations = _burn(uow, program, member_id, status, basket, command, now)
+        basket = replace(basket, paid_with_points=burn.value)
+    facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
+                         status=status.value, attributes=attributes, enrolled_at=enrolled_at)
+    qualified = None
+    if compiled.ladder is not None:
+        qualified = qualify_purchase(uow, program, compiled, member_id, enrolled_at, basket,
+                                     facts, now)
+        evaluation = qualified.evaluation
+    else:
+        evaluation = compiled.evaluate_purchase(basket, facts)
+    uow.purchases.add(
+        id=purchase_id,
+        program_id=program.id,
+        member_id=member_id,
+        source=command.source,
+        external_id=command.external_id,
+        occurred_at=command.occurred_at,
+        recorded_at=now,
+        channel=command.channel,
+        store=command.store,
+        currency=command.currency,
+        total=basket.total,
+        tax=basket.tax,
+        discount=basket.discount,
+        shipping=basket.shipping,
+        earn_base=evaluation.earn_base,
+        points_earned=evaluation.points,
+        lines=[_line_json(line) for line in basket.lines],
+        promo_codes=list(basket.promo_codes),
+        paid_with_gift_cards=basket.paid_with_gift_cards,
+        paid_with_points=basket.paid_with_points,
+        points_burned=burn.points if burn else 0,
+    )
+    if burn is not None:
+        _write_burn(uow, program, member_id, burn, allocations, command, purchase_id, now)
+    earned = write_earn(uow, program, compiled, member_id, evaluation,
+                        occurred_at=command.occurred_at, now=now,
+                        reason=f"earned {evaluation.points} on order {command.external_id}",
+                        purchase_id=purchase_id)
+    pending = earned.pending
+    if qualified is not None:
+        after_purchase(uow, program, compiled, member_id, qualified,
+                       occurred_at=command.occurred_at, now=now, purchase_id=purchase_id)
+    result = PurchaseRecorded(
+        purchase_id=purchase_id,
+        member_id=member_id,
+        external_id=command.external_id,
+        source=command.source,
+        occurred_at=command.occurred_at,
+        currency=command.currency,
+        total=format_minor(basket.total, basket.currency),
+        earn_base=format_minor(evaluation.earn_base, basket.currency),
+        points_earned=evaluation.points,
+        points_available=0 if pending else evaluation.points,
+        points_pending=evaluation.points if pending else 0,
+        available_at=earned.available_at,
+        expires_at=earned.expires_at,
+        program_version=compiled.version,
+        explanation=evaluation.explanation(),
+        balance=BalanceSnapshot(*_balance_now(uow, member_id, earned.balance, qualified)),
+        tier=qualified.after.id if qualified else None,
+        upgraded_from=(qualified.before.id if qualified and
+                       qualified.after.rank > qualified.before.rank else None),
+        points_burned=burn.points if burn else 0,
+        burn_value=format_minor(burn.value, basket.currency) if burn else None,
+    )
+    uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
     return Outcome(result)
 
 
