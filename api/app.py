@@ -52,8 +52,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
 
     from api.views import access, desk, members, points, purchases, rewards, rules
 
-    for blueprint in (members.blp, purchases.blp, points.blp, rewards.blp, desk.blp,
-                      rules.blp, access.blp):
+    for blueprint in (members.blp, purchases.blp, purchases.batch_blp, points.blp,
+                      rewards.blp, desk.blp, rules.blp, access.blp):
         api.register_blueprint(blueprint)
 
     @app.get("/health")

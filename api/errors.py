@@ -182,6 +182,17 @@ class LoyaltyApi(Api):
         return problem(status, code, title, detail, headers=headers, extensions=extensions)
 
 
+def problem_of(error: domain.LoyaltyError) -> tuple[int, dict[str, Any]]:
+    """The status and problem body of a domain error (for answers that carry several)."""
+    status = next((STATUS_OF[cls] for cls in type(error).__mro__ if cls in STATUS_OF), 400)
+    body: dict[str, Any] = {"type": f"/problems/{error.code}", "title": error.title,
+                            "status": status, "detail": error.detail}
+    body.update({k: v for k, v in error.extensions.items() if k not in body})
+    if error.field:
+        body["errors"] = [field_error(error.field, error.detail)]
+    return status, body
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(domain.LoyaltyError)
     def _domain_error(error: domain.LoyaltyError) -> Response:

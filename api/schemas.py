@@ -915,3 +915,29 @@ class TransferredSchema(Schema):
     points = fields.Integer()
     from_available = fields.Integer()
     to_available = fields.Integer()
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+BATCH_LIMIT = 500
+
+
+class BatchSchema(Schema):
+    purchases = fields.List(fields.Raw(), required=True,
+                            validate=validate.Length(1, BATCH_LIMIT),
+                            metadata={"description": f"1 to {BATCH_LIMIT} purchase bodies"})
+
+
+class BatchItemSchema(Schema):
+    index = fields.Integer()
+    status = fields.Integer(metadata={"description": "201 recorded, 200 replay, or the "
+                                                     "problem's status"})
+    purchase = fields.Nested(PurchaseRecordedSchema, allow_none=True)
+    problem = fields.Dict(allow_none=True)
+
+
+class BatchResultSchema(Schema):
+    imported = fields.Integer()
+    duplicates = fields.Integer()
+    rejected = fields.Integer()
+    results = fields.List(fields.Nested(BatchItemSchema))

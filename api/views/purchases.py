@@ -10,7 +10,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import requires
+from api.errors import flatten, problem_of
 from api.schemas import (
+    BatchResultSchema,
+    BatchSchema,
     DryRunQuerySchema,
     PurchaseRecordedSchema,
     PurchaseSchema,
@@ -18,6 +21,7 @@ from api.schemas import (
 )
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key
 from loyalty.domain.access import Scope
+from loyalty.services.imports import import_purchases
 from loyalty.services.purchases import RecordPurchase, record_purchase
 from loyalty.services.simulation import preview_purchase
 
@@ -55,3 +59,52 @@ class Purchases(MethodView):
             preview = preview_purchase(context(), command)
             return jsonify(SimulationSchema().dump(preview))
         return created(record_purchase(context(), command))
+
+
+# ``.../purchases:batch`` sits beside ``.../purchases`` (a blueprint would add a slash).
+batch_blp = Blueprint("purchase_batches", __name__, url_prefix="/v1/programs/<program>",
+                      description="Purchases posted in batches.")
+
+
+@batch_blp.route("/purchases:batch")
+class PurchaseBatch(MethodView):
+    @requires(Scope.CHECKOUT)
+    @batch_blp.arguments(BatchSchema)
+    @batch_blp.response(200, BatchResultSchema)
+    def post(self, data: dict[str, Any], program: str) -> Any:
+        """Record a batch of purchases
+
+        Up to 500 purchases, each validated and recorded as by ``POST .../purchases`` (and
+        idempotent per item), in one transaction with a savepoint per item: a bad item is
+        answered with its problem without stopping the others. The answer lists every item's
+        status (201, 200 for a replay, or its problem's status).
+        """
+        items: list[dict[str, Any]] = []
+        rows = []
+        for index, payload in enumerate(data["purchases"]):
+            try:
+                loaded = PurchaseSchema().load(payload if isinstance(payload, dict) else {})
+            except ma.ValidationError as error:
+                errors = flatten(error.messages)
+                items.append({"index": index, "status": 422, "purchase": None, "problem": {
+                    "type": "/problems/validation-error", "title": "Validation error",
+                    "status": 422, "errors": errors,
+                    "detail": "; ".join(f"{e['field'] or 'body'}: {e['detail']}"
+                                        for e in errors)}})
+                continue
+            rows.append((index, RecordPurchase(program_id=program, **loaded)))
+
+        def heard(index: int, outcome: Any, error: Any) -> None:
+            if outcome is not None:
+                items.append({"index": index, "status": 200 if outcome.replayed else 201,
+                              "purchase": outcome.result, "problem": None})
+            else:
+                status, body = problem_of(error)
+                items.append({"index": index, "status": status, "purchase": None,
+                              "problem": body})
+
+        report = import_purchases(context(), rows, batch_size=max(len(rows), 1),
+                                  on_row=heard)
+        rejected = sum(1 for item in items if item["status"] >= 400)
+        return {"imported": report.imported, "duplicates": report.duplicates,
+                "rejected": rejected, "results": sorted(items, key=lambda i: i["index"])}

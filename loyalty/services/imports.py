@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from loyalty.domain.errors import LoyaltyError
 from loyalty.services.context import Context
-from loyalty.services.purchases import RecordPurchase, record_purchase_in
+from loyalty.services.idempotency import Outcome
+from loyalty.services.purchases import PurchaseRecorded, RecordPurchase, record_purchase_in
 
 
 @dataclass
@@ -34,10 +35,15 @@ class ImportReport:
 Row = tuple[int, RecordPurchase | str]
 
 
+RowResult = Callable[[int, Outcome[PurchaseRecorded] | None, LoyaltyError | str | None], None]
+
+
 def import_purchases(ctx: Context, rows: Iterable[Row], *, batch_size: int = 1000,
                      stop_on_error: bool = False,
-                     on_batch: Callable[[ImportReport], None] | None = None) -> ImportReport:
-    """Record every purchase of ``rows`` (line number, command or reason it is unreadable)."""
+                     on_batch: Callable[[ImportReport], None] | None = None,
+                     on_row: RowResult | None = None) -> ImportReport:
+    """Record every purchase of ``rows`` (line number, command or reason it is unreadable);
+    ``on_row`` hears each row's outcome, or its error."""
     report = ImportReport()
     iterator = iter(rows)
     done = False
@@ -48,6 +54,8 @@ def import_purchases(ctx: Context, rows: Iterable[Row], *, batch_size: int = 100
             for line, row in iterator:
                 if isinstance(row, str):
                     problem: str | None = row
+                    if on_row is not None:
+                        on_row(line, None, row)
                 else:
                     problem = None
                     savepoint = uow.session.begin_nested()
@@ -57,12 +65,16 @@ def import_purchases(ctx: Context, rows: Iterable[Row], *, batch_size: int = 100
                         savepoint.rollback()
                         where = f"{error.field}: " if error.field else ""
                         problem = f"{where}{error.detail}"
+                        if on_row is not None:
+                            on_row(line, None, error)
                     else:
                         savepoint.commit()
                         if outcome.replayed:
                             report.duplicates += 1
                         else:
                             report.imported += 1
+                        if on_row is not None:
+                            on_row(line, outcome, None)
                 if problem is not None:
                     report.rejected += 1
                     report.problems.append((line, problem))

@@ -66,6 +66,7 @@ BODIES = {
     "desk.MemberReopen": {"reason": "x"},
     "desk.Merge": {"merge": "mem_other"},
     "desk.Transfers": {"to_member": "mem_other", "points": 1, "external_id": "T-1"},
+    "purchase_batches.PurchaseBatch": None,  # filled with the member's id
 }
 
 
@@ -123,6 +124,8 @@ def test_every_caller_a_route_does_not_accept_is_turned_away_and_nothing_is_writ
         body = BODIES.get(rule.endpoint)
         if rule.endpoint == "purchases.Purchases":
             body = purchase_body(world["bob"].id)
+        if rule.endpoint == "purchase_batches.PurchaseBatch":
+            body = {"purchases": [purchase_body(world["bob"].id)]}
         if rule.endpoint == "rules.Events":
             body = {"member": {"id": world["bob"].id}, "type": "signup", "external_id": "E-1",
                     "occurred_at": "2026-01-01T00:00:00Z"}
