@@ -46,7 +46,3 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="requests per key per minute and worker; 0 turns it off"
     )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -330,16 +330,6 @@ class MemberRepository:
         )
         return None if status is None else MemberStatus(status)
 
-    def count(self, program_id: str) -> int:
-        return (
-            self.session.scalar(
-                select(func.count())
-                .select_from(MemberRow)
-                .where(MemberRow.program_id == program_id)
-            )
-            or 0
-        )
-
 
 class PurchaseRepository:
     def __init__(self, session: Session) -> None:
@@ -855,22 +845,19 @@ class EventRepository:
         self.session.execute(insert(EventRow).values(**values))
 
     def birthdays(self, program_id: str, month: int, day: int, *, after: str | None,
-                  limit: int) -> list[str]:
-        """Active members of the program born on ``month``/``day`` (a page, by member id)."""
+                  limit: int) -> tuple[list[str], str | None]:
+        """Active members born on ``month``/``day`` among one page of ``limit`` members after
+        ``after`` (by id), and the id to continue after (``None``: the last page)."""
         query = (select(MemberRow.id, MemberRow.attributes)
                  .where(MemberRow.program_id == program_id, MemberRow.status == "active")
-                 .order_by(MemberRow.id).limit(limit * 20))
-        found: list[str] = []
-        while True:
-            page = self.session.execute(
-                query.where(MemberRow.id > after) if after else query).all()
-            for member_id, attributes in page:
-                born = str((attributes or {}).get("birth_date") or "")
-                if born[5:7] == f"{month:02d}" and born[8:10] == f"{day:02d}":
-                    found.append(member_id)
-            if len(found) >= limit or len(page) < limit * 20:
-                return found
-            after = page[-1][0]
+                 .order_by(MemberRow.id).limit(limit))
+        if after is not None:
+            query = query.where(MemberRow.id > after)
+        page = self.session.execute(query).all()
+        born = f"-{month:02d}-{day:02d}"
+        found = [member_id for member_id, attributes in page
+                 if str((attributes or {}).get("birth_date") or "")[4:10] == born]
+        return found, (page[-1][0] if len(page) == limit else None)
 
 
 class PurchaseHistoryRepository:

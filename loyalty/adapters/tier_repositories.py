@@ -103,6 +103,7 @@ class TierRepository:
         ))
 
     def events(self, member_id: str) -> list[DomainEventRow]:
+        """The member's domain events, oldest first (the outbox notifications read)."""
         return list(self.session.scalars(
             select(DomainEventRow).where(DomainEventRow.member_id == member_id)
             .order_by(DomainEventRow.id)))

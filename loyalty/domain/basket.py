@@ -26,11 +26,6 @@ class PurchaseLine:
         """What the customer pays for the line, tax included, after its discount."""
         return self.quantity * self.unit_price - self.discount
 
-    @property
-    def net_amount(self) -> int:
-        """The line's amount without tax."""
-        return self.amount - self.tax
-
 
 @dataclass(frozen=True, slots=True)
 class Basket:

@@ -7,7 +7,7 @@ expiry date") happens in the program's IANA time zone and is converted back to U
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -46,7 +46,3 @@ def add_months(instant: datetime, months: int) -> datetime:
     year, month = instant.year + month_index // 12, month_index % 12 + 1
     day = min(instant.day, calendar.monthrange(year, month)[1])
     return instant.replace(year=year, month=month, day=day)
-
-
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)

@@ -526,36 +526,6 @@ class _CompiledRule:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _all_of(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        first, second = parts
-        return lambda ctx: first(ctx) and second(ctx)
-
-    def every(ctx: _Context) -> bool:
-        for part in parts:  # noqa: SIM110 - a loop is faster than all() over a generator
-            if not part(ctx):
-                return False
-        return True
-    return every
-
-
-def _any_of(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        first, second = parts
-        return lambda ctx: first(ctx) or second(ctx)
-
-    def some(ctx: _Context) -> bool:
-        for part in parts:  # noqa: SIM110 - a loop is faster than any() over a generator
-            if part(ctx):
-                return True
-        return False
-    return some
-
-
 def _normal(value: Any) -> Any:
     """Compare booleans, numbers and texts as the document writes them."""
     if isinstance(value, bool):

@@ -42,10 +42,9 @@ from loyalty.services.context import Context
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
-    claims,
-    dump,
+    claim,
     fingerprint,
-    load,
+    remember,
     serialisable,
 )
 from loyalty.services.ledger_writes import spendable_lots
@@ -108,10 +107,10 @@ def adjust(ctx: Context, command: Adjust, actor: Actor) -> Outcome[AdjustmentVie
     now = ctx.clock.now()
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(AdjustmentView, stored), replayed=True)
+        keys, replay = claim(uow, program.id, natural, command.request_key, AdjustmentView,
+                             now)
+        if replay is not None:
+            return replay
         member = uow.desk.member_row(program.id, command.member_id)
         if member is None:
             raise MemberNotFound(f"there is no member {command.member_id!r} in this program")
@@ -144,7 +143,7 @@ def adjust(ctx: Context, command: Adjust, actor: Actor) -> Outcome[AdjustmentVie
                                 command.reason, command.note,
                                 "applied" if within else "pending", actor.name, None, now,
                                 None)
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
 
@@ -482,10 +481,10 @@ def transfer(ctx: Context, command: Transfer, actor: Actor) -> Outcome[Transferr
     now = ctx.clock.now()
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(Transferred, stored), replayed=True)
+        keys, replay = claim(uow, program.id, natural, command.request_key, Transferred,
+                             now)
+        if replay is not None:
+            return replay
         settings = uow.programs.compiled_at(program, now).definition.settings.transfers
         if not settings.enabled:
             raise TransfersDisabled("this program does not allow transfers between members")
@@ -544,7 +543,7 @@ def transfer(ctx: Context, command: Transfer, actor: Actor) -> Outcome[Transferr
                       "points": command.points})
         result = Transferred(transfer_id, command.from_member, command.to_member,
                              command.points, sender.available, receiver.available)
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
 

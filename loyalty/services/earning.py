@@ -87,18 +87,23 @@ def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id:
     if points <= 0:
         return Earned(uow.ledger.balance(member_id), False, None, None, None)
     pending = available_at is not None
-    # A debt left by a return (negative-balance policy "allow") is paid first. The unlocked
-    # read is a fast path: debts are rare, and a debt made meanwhile is paid by the next earn.
-    paid = 0
-    if not pending and uow.ledger.debt_of(member_id) > 0:
-        paid = min(points, uow.ledger.lock_member(member_id).debt)
-    if paid:
-        reason = f"{reason}; {paid} of them paid the debt a return left"
     lot_id = uow.ledger.add_lot(
         program_id=program.id, member_id=member_id, purchase_id=purchase_id, points=points,
         status=LotStatus.PENDING if pending else LotStatus.AVAILABLE, earned_at=occurred_at,
         available_at=available_at, expires_at=expires_at,
     )
+    balance = uow.ledger.apply(
+        member_id,
+        BalanceChange(available=0 if pending else points, pending=points if pending else 0,
+                      lifetime_earned=points),
+        now,
+        activity_at=occurred_at,
+    )
+    # The update locked the summary row and returned its debt (a return under the "allow"
+    # policy): available points pay it first, with no extra query in the common case.
+    paid = 0 if pending else min(points, balance.debt)
+    if paid:
+        reason = f"{reason}; {paid} of them paid the debt a return left"
     applied = evaluation.applied
     entry_id = uow.ledger.append(
         program.id,
@@ -122,13 +127,7 @@ def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id:
     )
     if paid:
         uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
-    balance = uow.ledger.apply(
-        member_id,
-        BalanceChange(available=0 if pending else points, pending=points if pending else 0,
-                      lifetime_earned=points, debt=-paid),
-        now,
-        activity_at=occurred_at,
-    )
+        balance = uow.ledger.apply(member_id, BalanceChange(debt=-paid), now)
     limited = {rule.id: rule for rule in compiled.tracked_rules()}
     awards = [(r.rule_id, r.points) for r in applied if r.rule_id in limited]
     uow.usage.record_awards(program.id, member_id, entry_id, occurred_at, awards)

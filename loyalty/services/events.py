@@ -20,10 +20,9 @@ from loyalty.services.earning import member_facts, write_earn
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
-    claims,
-    dump,
+    claim,
     fingerprint,
-    load,
+    remember,
     serialisable,
 )
 from loyalty.services.members import MemberRef, resolve_member_id
@@ -69,10 +68,10 @@ def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
     natural = (f"event:{command.external_id}", fingerprint(replace(command, request_key=None)))
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(EventRecorded, stored), replayed=True)
+        keys, replay = claim(uow, program.id, natural, command.request_key, EventRecorded,
+                             now)
+        if replay is not None:
+            return replay
         member_id = resolve_member_id(uow, program.id, command.member)
         profile = uow.members.facts_row(program.id, member_id)
         if profile is None:
@@ -107,7 +106,7 @@ def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
             program_version=compiled.version, explanation=evaluation.explanation(),
             balance=BalanceSnapshot(earned.balance.available, earned.balance.pending),
         )
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
 
@@ -136,8 +135,8 @@ def fire_birthdays(ctx: Context, *, batch_size: int = 500) -> BirthdaysFired:
             after: str | None = None
             while True:
                 with ctx.uow(read_only=True) as uow:
-                    members = uow.events.birthdays(program.id, month, day, after=after,
-                                                   limit=batch_size)
+                    members, after = uow.events.birthdays(program.id, month, day, after=after,
+                                                          limit=batch_size)
                 for member_id in members:
                     outcome = record_event(ctx, RecordEvent(
                         program.id, MemberRef(member_id=member_id), "birthday",
@@ -146,9 +145,8 @@ def fire_birthdays(ctx: Context, *, batch_size: int = 500) -> BirthdaysFired:
                     if not outcome.replayed:
                         fired += 1
                         points += outcome.result.points_earned
-                if len(members) < batch_size:
+                if after is None:
                     break
-                after = members[-1]
     return BirthdaysFired(fired, points)
 
 

@@ -73,3 +73,19 @@ def dump(result: Any) -> dict[str, Any]:
 
 def load(kind: type[T], data: dict[str, Any]) -> T:
     return adapter(kind).validate_python(data)
+
+
+def claim(uow: Any, program_id: str, natural: tuple[str, str] | None,
+          request_key: IdempotencyKey | None, kind: type[T], now: Any
+          ) -> tuple[list[str], Outcome[T] | None]:
+    """Claim a write's keys in its transaction: the keys to ``remember`` the answer under,
+    and the earlier answer when this is a replay."""
+    keys = claims(natural, request_key)
+    stored = uow.idempotency.claim(program_id, keys, now)
+    replay = None if stored is None else Outcome(load(kind, stored), replayed=True)
+    return [key for key, _ in keys], replay
+
+
+def remember(uow: Any, program_id: str, keys: list[str], result: Any) -> None:
+    """Store the answer of a claimed write, in the write's own transaction."""
+    uow.idempotency.store(program_id, keys, dump(result))

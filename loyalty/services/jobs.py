@@ -19,6 +19,7 @@ from loyalty.domain.ledger import (
     PeriodUnit,
 )
 from loyalty.services.context import Context
+from loyalty.services.desk import forfeit_closed
 from loyalty.services.ledger_writes import expire_due_lots, expire_if_inactive
 
 
@@ -55,9 +56,7 @@ def expire_points(ctx: Context, *, batch_size: int = 500) -> JobReport:
                     entries += written
             uow.commit()
     inactive = _expire_inactive(ctx, now, batch_size)
-    from loyalty.services.desk import forfeit_closed  # closed accounts whose points were kept
-
-    closed = forfeit_closed(ctx)
+    closed = forfeit_closed(ctx)  # closed accounts whose points were kept for a while
     return JobReport(members + inactive.members, points + inactive.points + closed,
                      entries + inactive.entries)
 

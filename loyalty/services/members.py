@@ -9,7 +9,7 @@ from typing import Any
 from loyalty.domain.errors import InvalidRequest, MemberNotFound
 from loyalty.domain.members import Identity, Member, MemberStatus, new_id
 from loyalty.services.context import Context
-from loyalty.services.idempotency import IdempotencyKey, Outcome, claims, dump, load, serialisable
+from loyalty.services.idempotency import IdempotencyKey, Outcome, claim, remember, serialisable
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,10 @@ def enroll_member(ctx: Context, command: EnrollMember) -> Outcome[Member]:
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
         now = ctx.clock.now()
-        keys = claims(None, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(Member, stored), replayed=True)
+        keys, replay = claim(uow, program.id, None, command.request_key, Member,
+                             now)
+        if replay is not None:
+            return replay
         member = Member(
             id=new_id("mem"),
             program_id=program.id,
@@ -63,7 +63,7 @@ def enroll_member(ctx: Context, command: EnrollMember) -> Outcome[Member]:
             identities=command.identities,
         )
         uow.members.add(member, now)
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(member))
+        remember(uow, program.id, keys, member)
         uow.commit()
     return Outcome(member)
 

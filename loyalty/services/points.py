@@ -25,10 +25,9 @@ from loyalty.services.context import Context
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
-    claims,
-    dump,
+    claim,
     fingerprint,
-    load,
+    remember,
     serialisable,
 )
 from loyalty.services.ledger_writes import spendable_lots
@@ -70,10 +69,10 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
         now = ctx.clock.now()
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(PointsDebited, stored), replayed=True)
+        keys, replay = claim(uow, program.id, natural, command.request_key, PointsDebited,
+                             now)
+        if replay is not None:
+            return replay
         status = uow.members.status_of(program.id, command.member_id)
         if status is None:
             raise MemberNotFound(f"there is no member {command.member_id!r} in this program")
@@ -114,7 +113,7 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
             available=balance.available,
             pending=balance.pending,
         )
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
 

@@ -107,11 +107,6 @@ def create_program(ctx: Context, command: CreateProgram, actor: str = "cli") -> 
     return program
 
 
-def get_program(ctx: Context, program_id: str) -> Program:
-    with ctx.uow(read_only=True) as uow:
-        return uow.programs.get(program_id)
-
-
 @dataclass(frozen=True)
 class VersionView:
     program_id: str

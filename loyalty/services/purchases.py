@@ -22,10 +22,9 @@ from loyalty.services.earning import member_facts, write_earn
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
-    claims,
-    dump,
+    claim,
     fingerprint,
-    load,
+    remember,
     serialisable,
 )
 from loyalty.services.ledger_writes import spendable_lots
@@ -124,10 +123,10 @@ def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
     )
 
     program = uow.programs.get(command.program_id)
-    keys = claims(natural, command.request_key)
-    stored = uow.idempotency.claim(program.id, keys, now)
-    if stored is not None:
-        return Outcome(load(PurchaseRecorded, stored), replayed=True)
+    keys, replay = claim(uow, program.id, natural, command.request_key, PurchaseRecorded,
+                         now)
+    if replay is not None:
+        return replay
     if command.currency != program.currency:
         raise CurrencyMismatch(
             f"this program runs in {program.currency}, not {command.currency}",
@@ -214,7 +213,7 @@ def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
         points_burned=burn.points if burn else 0,
         burn_value=format_minor(burn.value, basket.currency) if burn else None,
     )
-    uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+    remember(uow, program.id, keys, result)
     return Outcome(result)
 
 

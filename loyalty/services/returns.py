@@ -35,15 +35,12 @@ from loyalty.services.context import Context
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
-    claims,
-    dump,
+    claim,
     fingerprint,
-    load,
+    remember,
     serialisable,
 )
-from loyalty.services.tiers import _tier_at, after_return
-
-_TICK = timedelta(microseconds=1)
+from loyalty.services.tiers import TICK, after_return, tier_at
 
 
 @dataclass(frozen=True)
@@ -88,10 +85,10 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
     occurred_at = utc(command.occurred_at) if command.occurred_at else now
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(ReturnRecorded, stored), replayed=True)
+        keys, replay = claim(uow, program.id, natural, command.request_key, ReturnRecorded,
+                             now)
+        if replay is not None:
+            return replay
         purchase = uow.returns.purchase(program.id, command.purchase_id)
         if purchase is None:
             raise PurchaseNotFound(f"there is no purchase {command.purchase_id!r}")
@@ -161,8 +158,8 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
         if compiled.ladder is not None and compiled.definition.tiers is not None:
             # the tier the purchase earned at: after its own upgrade, when upgrades earn at once
             at_new = compiled.definition.tiers.upgrade_earns_at_new_tier
-            tier = _tier_at(uow, compiled.ladder, member_id,
-                            purchase.occurred_at + (_TICK if at_new else timedelta(0))).id
+            tier = tier_at(uow, compiled.ladder, member_id,
+                            purchase.occurred_at + (TICK if at_new else timedelta(0))).id
         facts = MemberFacts(tier=tier, status=profile[0].value, attributes=profile[1],
                             enrolled_at=profile[2])
         remaining_basket = Basket(
@@ -210,7 +207,7 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
             points_given_back=given_back, points_remaining=holds - to_reverse,
             available=balance.available, pending=balance.pending, debt=balance.debt,
             remaining_lines={line.sku: line.quantity for line in after})
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
 

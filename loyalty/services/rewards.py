@@ -31,13 +31,13 @@ from loyalty.services.context import Context
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
-    claims,
-    dump,
+    claim,
     fingerprint,
-    load,
+    remember,
     serialisable,
 )
 from loyalty.services.ledger_writes import spendable_lots
+from loyalty.services.points import get_balance
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,12 @@ def _why_not(uow: Any, program: Program, compiled: CompiledProgram, reward: Rewa
 def catalogue(ctx: Context, program_id: str, member_id: str) -> list[Offer]:
     """The rewards this member is allowed to take now, each saying whether it is affordable."""
     now = ctx.clock.now()
+    # what the balance answer shows as available: net of debt and of points past expiry
+    spendable = get_balance(ctx, program_id, member_id).available
     with ctx.uow(read_only=True) as uow:
         program = uow.programs.get(program_id)
-        if uow.members.status_of(program_id, member_id) is None:
-            raise MemberNotFound(f"there is no member {member_id!r} in this program")
         compiled = uow.programs.compiled_at(program, now)
         issued = uow.rewards.issued(program_id)
-        spendable = sum(lot.remaining for lot in uow.ledger.available_lots(member_id)
-                        if lot.is_spendable(now))
-        spendable -= uow.ledger.debt_of(member_id)
         offers = []
         for reward in compiled.definition.rewards:
             if _why_not(uow, program, compiled, reward, member_id, now, issued) is None:
@@ -148,10 +145,10 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
         now = ctx.clock.now()
-        keys = claims(natural, command.request_key)
-        stored = uow.idempotency.claim(program.id, keys, now)
-        if stored is not None:
-            return Outcome(load(Redeemed, stored), replayed=True)
+        keys, replay = claim(uow, program.id, natural, command.request_key, Redeemed,
+                             now)
+        if replay is not None:
+            return replay
         status = uow.members.status_of(program.id, command.member_id)
         if status is None:
             raise MemberNotFound(f"there is no member {command.member_id!r} in this program")
@@ -209,7 +206,7 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
                               command.member_id, redemption_id, now, expires_at, None, None)
         result = Redeemed(redemption_id, command.member_id, reward.id, reward.name, reward.cost,
                           "issued", voucher, balance.available)
-        uow.idempotency.store(program.id, [k for k, _ in keys], dump(result))
+        remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
 

@@ -31,14 +31,14 @@ from loyalty.rules.program import Program
 from loyalty.services.context import Context
 from loyalty.services.earning import write_earn
 
-_TICK = timedelta(microseconds=1)
+TICK = timedelta(microseconds=1)  # the smallest step: "up to and including" an instant
 
 
 def measure_as_of(uow: Any, ladder: Ladder, member_id: str, at: datetime,
                   enrolled_at: datetime, program: Program) -> int:
     """The member's measure over the window, counting everything up to ``at`` included."""
     start = ladder.window_start(at, enrolled_at, program.tz)
-    return uow.tiers.measure(member_id, ladder.measure, start, at + _TICK)
+    return uow.tiers.measure(member_id, ladder.measure, start, at + TICK)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def after_return(uow: Any, program: Program, compiled: CompiledProgram, member_i
         period_start = state.achieved_at  # in a lifetime window, the tier's own start
     if state.achieved_at < period_start:
         return  # the tier was held before this period: the review decides
-    held = _tier_at(uow, ladder, member_id, period_start)
+    held = tier_at(uow, ladder, member_id, period_start)
     floor = _floor(ladder, state, now)
     target = max((ladder.reached(measure), held, floor or ladder.levels[0]),
                  key=lambda level: level.rank)
@@ -177,7 +177,8 @@ def after_return(uow: Any, program: Program, compiled: CompiledProgram, member_i
              reason=TierChangeReason.RETURN, detail=f"return {reference}")
 
 
-def _tier_at(uow: Any, ladder: Ladder, member_id: str, instant: datetime) -> Level:
+def tier_at(uow: Any, ladder: Ladder, member_id: str, instant: datetime) -> Level:
+    """The member's tier just before ``instant``, from its tier history."""
     for change in uow.tiers.history(member_id, 1000):  # newest first
         if change.at < instant:
             return ladder.level(change.to_tier)
@@ -372,7 +373,7 @@ def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member
         state.achieved_at, enrolled_at, program.tz)[0]
     if reviewed >= period_end:
         return
-    ended = period_end - _TICK
+    ended = period_end - TICK
     start = ladder.window_start(ended, enrolled_at, program.tz)
     measured = uow.tiers.measure(member_id, ladder.measure, start, period_end)
     review_floor = floor if floor is not None and (
