@@ -46,3 +46,13 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="requests per key per minute and worker; 0 turns it off"
     )
+
+    # Webhook delivery
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="failed attempts before a delivery is dead-lettered"
+    )
+    webhook_backoff_seconds: int = Field(
+        default=30, ge=1, description="the first retry delay; each retry doubles it"
+    )
+    webhook_backoff_max_seconds: int = Field(default=6 * 3600, ge=1)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -559,3 +560,142 @@ class TransferRow(Base):
     points: Mapped[Points]
     external_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[Instant]
+
+
+# Engagement: surveys, referrals, notices and webhooks.
+
+
+class FeedbackRow(Base):
+    """A survey answer: NPS (0-10), CSAT (1-5) or CES (1-7). The comment is personal data that
+    erasure blanks, so this table is not append-only."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        CheckConstraint("kind IN ('nps', 'csat', 'ces')", name="kind"),
+        Index("ix_feedback_program_id_answered_at", "program_id", "answered_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(8))
+    score: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    purchase_id: Mapped[str | None] = mapped_column(String(40))
+    answered_at: Mapped[Instant]
+    recorded_at: Mapped[Instant]
+
+
+class ReferralCodeRow(Base):
+    """The member's own referral code, made at enrolment (or on first asking, for members who
+    enrolled before referrals existed)."""
+
+    __tablename__ = "referral_codes"
+    __table_args__ = (UniqueConstraint("program_id", "code"),)
+
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    code: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[Instant]
+
+
+class ReferralRow(Base):
+    """A referee enrolled with a referrer's code. ``pending`` until the referee's first
+    qualifying purchase, ``qualified`` until that purchase clears its return window,
+    ``completed`` once both were rewarded, or ``rejected`` with the reason."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'qualified', 'completed', 'rejected')", name="status"
+        ),
+        Index("ix_referrals_program_id_status_clears_at", "program_id", "status", "clears_at"),
+    )
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    referrer_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), index=True)
+    referee_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), unique=True)
+    code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    referred_at: Mapped[Instant]
+    purchase_id: Mapped[str | None] = mapped_column(String(40))
+    clears_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoticeRow(Base):
+    """A proactive notice found for a member, once per occasion (the unique key): the job can
+    run any number of times."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("program_id", "member_id", "kind", "occasion"),
+        Index("ix_notices_program_id_created_at", "program_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    occasion: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[Instant]
+    payload: Mapped[dict[str, Any]]
+
+
+class RewardWaitRow(Base):
+    """A member who was refused a reward because it was out of stock, to be told when it is
+    back."""
+
+    __tablename__ = "reward_waits"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    reward_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[PublicId] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    since: Mapped[Instant]
+
+
+class WebhookEndpointRow(Base):
+    """Where a program's events are sent, signed with the endpoint's secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[PublicId] = mapped_column(primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(128))
+    event_types: Mapped[list[Any]]  # empty: every type
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[Instant]
+    # the last domain event fanned out to this endpoint's deliveries
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one endpoint: ``pending`` (with its next attempt), ``delivered`` or
+    ``dead`` after the last allowed failure. Delivered in event order per member."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_id_member_id_event_id",
+              "endpoint_id", "member_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("domain_events.id"))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[Instant]
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

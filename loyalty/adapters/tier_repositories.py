@@ -10,7 +10,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from loyalty.adapters.orm import (
-    DomainEventRow,
     MemberRow,
     MemberTierRow,
     QualifyingActivityRow,
@@ -95,15 +94,3 @@ class TierRepository:
             query = query.where(MemberRow.id > after)
         return [(m, e) for m, e in self.session.execute(query).all()]
 
-    def event(self, *, program_id: str, member_id: str | None, type: str,
-              occurred_at: datetime, recorded_at: datetime, payload: dict[str, Any]) -> None:
-        self.session.execute(insert(DomainEventRow).values(
-            program_id=program_id, member_id=member_id, type=type, occurred_at=occurred_at,
-            recorded_at=recorded_at, payload=payload,
-        ))
-
-    def events(self, member_id: str) -> list[DomainEventRow]:
-        """The member's domain events, oldest first (the outbox notifications read)."""
-        return list(self.session.scalars(
-            select(DomainEventRow).where(DomainEventRow.member_id == member_id)
-            .order_by(DomainEventRow.id)))

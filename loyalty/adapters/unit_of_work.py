@@ -13,6 +13,7 @@ from loyalty.adapters.access_repositories import (
 )
 from loyalty.adapters.db import SQLITE_BEGIN
 from loyalty.adapters.desk_repositories import DeskRepository
+from loyalty.adapters.outbox_repositories import OutboxRepository
 from loyalty.adapters.repositories import (
     EventRepository,
     IdempotencyRepository,
@@ -43,6 +44,7 @@ class SqlAlchemyUnitOfWork:
     keys: KeyRepository
     secrets: SecretRepository
     audit: AuditRepository
+    outbox: OutboxRepository
 
     def __init__(self, session_factory: sessionmaker[Session], *, read_only: bool = False) -> None:
         self.session_factory = session_factory
@@ -68,6 +70,7 @@ class SqlAlchemyUnitOfWork:
         self.keys = KeyRepository(session)
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)
+        self.outbox = OutboxRepository(session)
         return self
 
     def __exit__(

@@ -107,6 +107,44 @@ class TransferSettings(BaseModel):
     per_period: PeriodLimit = PeriodLimit()
 
 
+class ReferralSettings(BaseModel):
+    """Referrals: a referee enrols with a referrer's code; when the referee's first qualifying
+    purchase clears its return window, a ``referral_completed`` event rewards both by rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # the smallest earn base (currency units) of a purchase that completes a referral
+    minimum_purchase: ExactDecimal = Field(default=Decimal(0), ge=0)
+    # days after the purchase before it counts (the return window); None: the pending days
+    clear_after_days: int | None = Field(default=None, ge=0, le=365)
+    # referrals rewarded per referrer and period; beyond it a referral completes unrewarded
+    max_rewarded_per_referrer: int = Field(default=10, ge=0)
+    cap_period: str = Field(default="year", pattern="^(month|year|lifetime)$")
+
+
+class NoticeSettings(BaseModel):
+    """Proactive notices the notices job looks for; ``None`` turns one off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points_expiring_within_days: int | None = Field(default=30, ge=1, le=365)
+    near_next_tier_percent: int | None = Field(default=10, ge=1, le=99)
+    tier_drop_within_days: int | None = Field(default=30, ge=1, le=365)
+    lapsed_after_days: int | None = Field(default=90, ge=1, le=3650)
+    birthday: bool = True
+    reward_back_in_stock: bool = True
+
+
+class FinanceSettings(BaseModel):
+    """What a point costs the program (currency units), for the liability in money; ``None``
+    uses the redemption ``point_value``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cost_per_point: ExactDecimal | None = Field(default=None, gt=0)
+
+
 class ProgramSettings(BaseModel):
     """Settings of one program version."""
 
@@ -122,3 +160,6 @@ class ProgramSettings(BaseModel):
     adjustments: AdjustmentSettings = AdjustmentSettings()
     closure: ClosureSettings = ClosureSettings()
     transfers: TransferSettings = TransferSettings()
+    referrals: ReferralSettings = ReferralSettings()
+    notices: NoticeSettings = NoticeSettings()
+    finance: FinanceSettings = FinanceSettings()

@@ -195,7 +195,7 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
             external_id=command.external_id, occurred_at=occurred_at, recorded_at=now,
             lines=this_units, amount=refunded, points_reversed=reversed_points,
             points_not_reversed=not_reversed, points_given_back=given_back)
-        uow.tiers.event(program_id=program.id, member_id=member_id, type="points.reversed",
+        uow.outbox.emit(program_id=program.id, member_id=member_id, type="points.reversed",
                         occurred_at=occurred_at, recorded_at=now,
                         payload={"purchase": purchase.id, "return": return_id,
                                  "points": reversed_points})

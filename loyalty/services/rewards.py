@@ -199,7 +199,7 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
             code=code, program_id=program.id, member_id=command.member_id,
             redemption_id=redemption_id, reward_id=reward.id, kind=reward.kind.value,
             gives=_gives(reward), status="valid", issued_at=now, expires_at=expires_at)
-        uow.tiers.event(program_id=program.id, member_id=command.member_id,
+        uow.outbox.emit(program_id=program.id, member_id=command.member_id,
                         type="voucher.issued", occurred_at=now, recorded_at=now,
                         payload={"reward": reward.id, "redemption": redemption_id})
         voucher = VoucherView(code, "valid", reward.id, reward.kind.value, _gives(reward),
@@ -249,7 +249,7 @@ def consume_voucher(ctx: Context, program_id: str, code: str, reference: str
                                    + (f" (used for {row.used_reference})"
                                       if view.state == "used" else ""), state=view.state)
         uow.rewards.set_voucher(code, status="used", used_at=now, used_reference=reference)
-        uow.tiers.event(program_id=program_id, member_id=row.member_id, type="voucher.consumed",
+        uow.outbox.emit(program_id=program_id, member_id=row.member_id, type="voucher.consumed",
                         occurred_at=now, recorded_at=now,
                         payload={"reward": row.reward_id, "reference": reference})
         uow.commit()

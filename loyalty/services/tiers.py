@@ -116,7 +116,7 @@ def move(uow: Any, program: Program, compiled: CompiledProgram, member_id: str, 
                             to_tier=new.id, at=at, reason=reason.value, detail=detail,
                             actor=actor)
     up = new.rank > old.rank
-    uow.tiers.event(program_id=program.id, member_id=member_id,
+    uow.outbox.emit(program_id=program.id, member_id=member_id,
                     type="tier.upgraded" if up else "tier.downgraded", occurred_at=at,
                     recorded_at=now, payload={"from": old.id, "to": new.id,
                                               "reason": reason.value})
@@ -349,7 +349,7 @@ def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member
     if state.drop_at is not None and state.drop_at <= now:
         if measure >= current.threshold:
             uow.tiers.update(member_id, drop_to=None, drop_at=None, updated_at=now)
-            uow.tiers.event(program_id=program.id, member_id=member_id,
+            uow.outbox.emit(program_id=program.id, member_id=member_id,
                             type="tier.drop_cancelled", occurred_at=now, recorded_at=now,
                             payload={"tier": current.id})
             counts["cancelled"] += 1
@@ -394,7 +394,7 @@ def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member
             counts["downgraded"] += 1
             return
         uow.tiers.update(member_id, drop_to=target.id, drop_at=drop_at, updated_at=now)
-        uow.tiers.event(program_id=program.id, member_id=member_id, type="tier.will_drop",
+        uow.outbox.emit(program_id=program.id, member_id=member_id, type="tier.will_drop",
                         occurred_at=now, recorded_at=now,
                         payload={"from": current.id, "to": target.id,
                                  "drop_at": drop_at.isoformat(),

@@ -104,7 +104,7 @@ def history_of(ctx, member: Member) -> list[tuple[str | None, str, str]]:
 
 def events_of(ctx, member: Member) -> list[tuple[str, dict[str, Any]]]:
     with ctx.uow(read_only=True) as uow:
-        return [(e.type, dict(e.payload)) for e in uow.tiers.events(member.id)]
+        return [(e.type, dict(e.payload)) for e in uow.outbox.events(member.id)]
 
 
 def available(ctx, member: Member) -> int:
