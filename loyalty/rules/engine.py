@@ -170,9 +170,11 @@ class CompiledProgram:
         """The ``days`` of every ``member.spend_last_days`` condition."""
         return {days for rule in self.rules for days in rule.spend_days}
 
-    def tracked_rules(self) -> list[Rule]:
-        """Rules whose limits need the member's (or everyone's) past awards."""
-        return [rule.rule for rule in self.rules if rule.rule.limits.tracked]
+    def tracked_rules(self, trigger: str | None = None) -> list[Rule]:
+        """Rules (of ``trigger``, or all) whose limits need the member's or everyone's past
+        awards."""
+        return [rule.rule for rule in self.rules if rule.rule.limits.tracked
+                and (trigger is None or rule.rule.trigger == trigger)]
 
     def needs_purchase_count(self) -> bool:
         return any(rule.uses_purchases for rule in self.rules)

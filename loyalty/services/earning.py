@@ -26,12 +26,13 @@ from loyalty.rules.program import Program
 
 def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
                  at: datetime, *, status: str, attributes: dict[str, Any],
-                 enrolled_at: datetime | None, for_update: bool = True) -> MemberFacts:
-    """The facts the program's rules ask about, and only those (each costs a query).
+                 enrolled_at: datetime | None, for_update: bool = True,
+                 trigger: str = "purchase") -> MemberFacts:
+    """The facts the rules of ``trigger`` ask about, and only those (each costs a query).
 
     With ``for_update`` (the write path), the budgets of budgeted rules are locked until commit,
     so that two purchases cannot both spend the last of a budget."""
-    tracked = compiled.tracked_rules()
+    tracked = compiled.tracked_rules(trigger)
     awarded = {}
     for rule in tracked:
         for cap in rule.limits.per_member:
@@ -58,7 +59,7 @@ def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_i
         spend_last_days={days: uow.usage.spend_between(member_id, at - timedelta(days=days), at)
                          for days in compiled.spend_windows()},
         awarded=awarded,
-        rules_ever=frozenset(uow.usage.rules_ever_awarded(member_id, once)),
+        rules_ever=frozenset(uow.usage.rules_ever_awarded(member_id, once) if once else ()),
         budget_left=budget_left,
     )
 

@@ -83,7 +83,8 @@ def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
                                   member_status=status.value)
         compiled = uow.programs.compiled_at(program, command.occurred_at)
         facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
-                             status=status.value, attributes=attributes, enrolled_at=enrolled_at)
+                             status=status.value, attributes=attributes, enrolled_at=enrolled_at,
+                             trigger=command.type)
         event = Event(command.type, command.occurred_at, dict(command.properties))
         evaluation = compiled.evaluate_event(event, facts)
         event_id = new_id("evt")

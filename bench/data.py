@@ -1,0 +1,99 @@
+"""The data every figure runs on: one migrated database, the fashion-retailer program, members,
+and 5-line baskets drawn from its catalogue."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from alembic import command
+from sqlalchemy import insert
+
+from api.cli import alembic_config
+from bench.common import PROGRAM, fashion_document
+from loyalty.adapters.orm import MemberBalanceRow, MemberIdentityRow, MemberRow
+from loyalty.config import Settings
+from loyalty.domain.basket import PurchaseLine
+from loyalty.services.bootstrap import bootstrap
+from loyalty.services.context import Context
+from loyalty.services.members import MemberRef
+from loyalty.services.programs import CreateProgram, create_program
+from loyalty.services.purchases import RecordPurchase
+
+# (sku, category, tags, unit price in cents, VAT in cents)
+CATALOGUE = [
+    ("SHIRT-OXFORD", "tops", (), 6000, 1000),
+    ("TEE-BASIC", "tops", (), 1999, 333),
+    ("SNEAKERS-W", "shoes", (), 12000, 2000),
+    ("BOOTS-CHELSEA", "shoes", ("new-collection",), 18900, 3150),
+    ("JEANS-501", "denim", (), 8999, 1500),
+    ("JACKET-AW26", "coats", ("new-collection",), 15000, 2500),
+    ("SCARF-WOOL", "accessories", (), 3500, 583),
+    ("BELT-LEATHER", "accessories", (), 4500, 750),
+    ("SWEATER-MERINO", "knitwear", (), 7900, 1317),
+    ("GIFT-CARD-50", "gift-cards", (), 5000, 0),
+]
+STORES = ["paris-opera", "lyon-bellecour", "lille-centre", "nantes-1", None]
+CHANNELS = ["pos", "pos", "pos", "web", "app"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    ctx: Context
+    settings: Settings
+    members: list[str]
+
+
+def prepare(url: str, members: int, *, synchronous: str = "NORMAL") -> Dataset:
+    """Migrate ``url`` (an empty database), create the program and ``members`` members."""
+    settings = Settings(database_url=url, sqlite_synchronous=synchronous,  # type: ignore[arg-type]
+                        db_pool_size=16)
+    command.upgrade(alembic_config(settings, configure_logging=False), "head")
+    ctx = bootstrap(settings)
+    document = fashion_document()
+    create_program(ctx, CreateProgram(PROGRAM, "Fashion retailer", "EUR", "Europe/Paris",
+                                      settings=document["settings"], rules=document["rules"]))
+    ids = enroll(ctx, members)
+    return Dataset(ctx, settings, ids)
+
+
+def enroll(ctx: Context, count: int, *, batch: int = 5000) -> list[str]:
+    """``count`` members with a card each and an empty balance, the rows enrolment writes."""
+    now = datetime.now(UTC) - timedelta(days=400)
+    ids = [f"mem_bench{n:08d}" for n in range(count)]
+    with ctx.uow() as uow:
+        for start in range(0, count, batch):
+            chunk = ids[start:start + batch]
+            uow.session.execute(insert(MemberRow), [
+                {"id": m, "program_id": PROGRAM, "status": "active", "status_reason": None,
+                 "attributes": {}, "enrolled_at": now} for m in chunk])
+            uow.session.execute(insert(MemberIdentityRow), [
+                {"program_id": PROGRAM, "member_id": m, "kind": "card", "value": f"C{m[9:]}"}
+                for m in chunk])
+            uow.session.execute(insert(MemberBalanceRow), [
+                {"member_id": m, "program_id": PROGRAM, "updated_at": now} for m in chunk])
+        uow.commit()
+    return ids
+
+
+def basket_lines(rng: random.Random, count: int = 5) -> tuple[PurchaseLine, ...]:
+    return tuple(
+        PurchaseLine(sku, 1 + (rng.random() < 0.2), price, tax=vat, category=category, tags=tags)
+        for sku, category, tags, price, vat in rng.sample(CATALOGUE, count)
+    )
+
+
+def purchases(members: list[str], count: int, *, seed: int, tag: str,
+              hours_ago: float = 1.0) -> Iterator[RecordPurchase]:
+    """``count`` 5-line purchases by random members, an hour ago."""
+    rng = random.Random(seed)
+    at = datetime.now(UTC) - timedelta(hours=hours_ago)
+    for n in range(count):
+        yield RecordPurchase(
+            program_id=PROGRAM, member=MemberRef(member_id=rng.choice(members)),
+            external_id=f"{tag}-{n}", occurred_at=at, currency="EUR",
+            lines=basket_lines(rng), channel=rng.choice(CHANNELS), store=rng.choice(STORES),
+            source="bench",
+        )
