@@ -65,11 +65,11 @@ class Results:
                 "|---|---:|---:|---:|---|---:|---|"]
         for f in self.figures:
             ratio = self.ratio(f)
-            ratio_text = f"{ratio:.2f}× {f.ratio_to}" if ratio is not None else ""
+            ratio_text = f"{ratio:.2f}x {f.ratio_to}" if ratio is not None else ""
             target = ""
             if f.target is not None and ratio is not None:
                 met = ratio >= f.target
-                target = f"≥ {f.target}× {'met' if met else 'MISSED'}"
+                target = f"≥ {f.target}x {'met' if met else 'MISSED'}"
             elif f.target is not None and f.lower_is_better:
                 met = f.median < f.target
                 target = f"< {f.target:g} {f.unit} {'met' if met else 'MISSED'}"
@@ -91,7 +91,7 @@ class Results:
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit in ("ms", "s", "MiB", "×"):
+    if unit in ("ms", "s", "MiB", "x"):
         return f"{value:,.2f}"
     return f"{value:,.0f}"
 

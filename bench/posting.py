@@ -21,7 +21,7 @@ def engine_rate(dataset: Dataset, count: int, *, tag: str, clients: int = 1) -> 
         try:
             for command in commands[index]:
                 record_purchase(dataset.ctx, command)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:  # reported below
             errors.append(error)
 
     if clients == 1:

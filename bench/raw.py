@@ -158,7 +158,7 @@ def postgres_rate(url: str, dataset: Dataset, s: Sample, count: int, *, batch: i
                     unit(cursor, sql, s, rng.choice(dataset.members), n, f"{tag}c{index}",
                          sqlite=False)
                 connection.commit()
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:  # reported below
             errors.append(error)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]

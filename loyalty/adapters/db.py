@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from loyalty.config import Settings
 
 SQLITE_BEGIN = "sqlite_begin"
+
+
+def json_text(value: Any) -> str:
+    """JSON columns are written on every posting: orjson is several times faster than json."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -32,6 +38,7 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        json_serializer=json_text,
     )
 
 
@@ -40,6 +47,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
     engine = create_engine(
         settings.database_url,
         connect_args={"timeout": timeout, "check_same_thread": False},
+        json_serializer=json_text,
     )
 
     @event.listens_for(engine, "connect")

@@ -11,8 +11,12 @@ from loyalty.adapters.access_repositories import (
     KeyRepository,
     SecretRepository,
 )
+from loyalty.adapters.analytics_repositories import AnalyticsRepository
+from loyalty.adapters.bulk_repositories import BulkRepository
 from loyalty.adapters.db import SQLITE_BEGIN
 from loyalty.adapters.desk_repositories import DeskRepository
+from loyalty.adapters.engagement_repositories import FeedbackRepository, ReferralRepository
+from loyalty.adapters.notice_repositories import NoticeRepository
 from loyalty.adapters.outbox_repositories import OutboxRepository
 from loyalty.adapters.repositories import (
     EventRepository,
@@ -25,6 +29,7 @@ from loyalty.adapters.repositories import (
     RuleUsageRepository,
 )
 from loyalty.adapters.reward_repositories import ReturnRepository, RewardRepository
+from loyalty.adapters.segment_repositories import SegmentRepository
 from loyalty.adapters.tier_repositories import TierRepository
 
 
@@ -45,6 +50,12 @@ class SqlAlchemyUnitOfWork:
     secrets: SecretRepository
     audit: AuditRepository
     outbox: OutboxRepository
+    analytics: AnalyticsRepository
+    notices: NoticeRepository
+    segments: SegmentRepository
+    feedback: FeedbackRepository
+    referrals: ReferralRepository
+    bulk: BulkRepository
 
     def __init__(self, session_factory: sessionmaker[Session], *, read_only: bool = False) -> None:
         self.session_factory = session_factory
@@ -71,6 +82,12 @@ class SqlAlchemyUnitOfWork:
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)
         self.outbox = OutboxRepository(session)
+        self.analytics = AnalyticsRepository(session)
+        self.notices = NoticeRepository(session)
+        self.segments = SegmentRepository(session)
+        self.feedback = FeedbackRepository(session)
+        self.referrals = ReferralRepository(session)
+        self.bulk = BulkRepository(session)
         return self
 
     def __exit__(

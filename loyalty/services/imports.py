@@ -1,22 +1,70 @@
-"""Bulk ingest: end-of-day purchase files from tills, in batched transactions.
+"""Bulk ingest: end-of-day files from tills (purchases and returns), in batched transactions.
 
 Rows arrive already parsed (a command, or the reason the row could not be read) with their
-line numbers, as a stream: memory does not grow with the file. Each row runs in a savepoint of
-the batch's transaction, so a bad row is reported and skipped without losing the good ones;
-each batch commits whole, so a crash loses at most the batch in flight, never part of one.
-Every row is idempotent (its purchase's natural key): importing a file again imports nothing
-and reports the duplicates, and re-running a file after a crash finishes it exactly.
+line numbers, as a stream: memory does not grow with the file. Each batch is one transaction
+and commits whole, so a crash loses at most the batch in flight, never part of one. Every row
+is idempotent (its natural key): importing a file again imports nothing and reports the
+duplicates, and re-running a file after a crash finishes it exactly.
+
+The set-based lane: the purchases of a batch whose rules need no per-member history (no tier
+ladder, no capped or once-only purchase rule, no purchase-count or spend facts), that burn no
+points and whose member owes no debt, are checked in Python and written in a handful of
+multi-row statements. Every other row (returns, burns, members in debt, programs with tiers
+or capped rules) runs the posting use case itself, in a savepoint of the batch's transaction,
+after the batch's set-based rows. A bad row is reported with its line and reason and does not
+block the good ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
 
-from loyalty.domain.errors import LoyaltyError
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.domain.basket import Basket
+from loyalty.domain.errors import (
+    Conflict,
+    CurrencyMismatch,
+    IdempotencyKeyReused,
+    LoyaltyError,
+    MemberNotActive,
+    MemberNotFound,
+    PurchaseNotFound,
+)
+from loyalty.domain.ledger import EntryKind, LotStatus
+from loyalty.domain.members import MemberStatus, new_id
+from loyalty.domain.money import format_minor
+from loyalty.domain.time import utc
+from loyalty.rules.engine import CompiledProgram, MemberFacts
 from loyalty.services.context import Context
-from loyalty.services.idempotency import Outcome
-from loyalty.services.purchases import PurchaseRecorded, RecordPurchase, record_purchase_in
+from loyalty.services.idempotency import Outcome, dump, fingerprint, load
+from loyalty.services.purchases import (
+    BalanceSnapshot,
+    PurchaseRecorded,
+    RecordPurchase,
+    check_totals,
+    line_json,
+    record_purchase_in,
+)
+from loyalty.services.returns import RecordReturn, ReturnRecorded, record_return_in
+
+
+@dataclass(frozen=True)
+class ImportReturn:
+    """A return row of a file: the purchase is named as the till knows it."""
+
+    program_id: str
+    purchase_source: str
+    purchase_external_id: str
+    external_id: str
+    occurred_at: datetime | None = None
+    lines: dict[str, int] | None = None
+    amount: int | None = None
+    currency: str | None = None
 
 
 @dataclass
@@ -24,6 +72,7 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
+    returns: int = 0  # of the imported rows
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     stopped_at: int | None = None  # the line of the error that stopped the import
 
@@ -32,62 +81,363 @@ class ImportReport:
         return self.imported + self.duplicates + self.rejected
 
 
-Row = tuple[int, RecordPurchase | str]
-
-
-RowResult = Callable[[int, Outcome[PurchaseRecorded] | None, LoyaltyError | str | None], None]
+Command = RecordPurchase | ImportReturn
+Row = tuple[int, Command | str]
+Answer = Outcome[PurchaseRecorded] | Outcome[ReturnRecorded]
+RowResult = Callable[[int, Answer | None, LoyaltyError | str | None], None]
 
 
 def import_purchases(ctx: Context, rows: Iterable[Row], *, batch_size: int = 1000,
                      stop_on_error: bool = False,
                      on_batch: Callable[[ImportReport], None] | None = None,
                      on_row: RowResult | None = None) -> ImportReport:
-    """Record every purchase of ``rows`` (line number, command or reason it is unreadable);
-    ``on_row`` hears each row's outcome, or its error."""
+    """Record every purchase and return of ``rows`` (line number, command or the reason it is
+    unreadable); ``on_row`` hears each row's outcome, or its error."""
     report = ImportReport()
     iterator = iter(rows)
-    done = False
-    while not done:
-        in_batch = 0
+    while batch := list(islice(iterator, batch_size)):
+        batch_ = _Batch(report, on_row, stop_on_error)
         with ctx.uow() as uow:
-            now = ctx.clock.now()
-            for line, row in iterator:
-                if isinstance(row, str):
-                    problem: str | None = row
-                    if on_row is not None:
-                        on_row(line, None, row)
-                else:
-                    problem = None
-                    savepoint = uow.session.begin_nested()
-                    try:
-                        outcome = record_purchase_in(uow, row, now, ctx.future_tolerance)
-                    except LoyaltyError as error:
-                        savepoint.rollback()
-                        where = f"{error.field}: " if error.field else ""
-                        problem = f"{where}{error.detail}"
-                        if on_row is not None:
-                            on_row(line, None, error)
-                    else:
-                        savepoint.commit()
-                        if outcome.replayed:
-                            report.duplicates += 1
-                        else:
-                            report.imported += 1
-                        if on_row is not None:
-                            on_row(line, outcome, None)
-                if problem is not None:
-                    report.rejected += 1
-                    report.problems.append((line, problem))
-                    if stop_on_error:
-                        report.stopped_at = line
-                        done = True
-                        break
-                in_batch += 1
-                if in_batch >= batch_size:
-                    break
-            else:
-                done = True
+            batch_.run(uow, batch, ctx.clock.now(), ctx.future_tolerance)
             uow.commit()
         if on_batch is not None:
             on_batch(report)
+        if report.stopped_at is not None:
+            break
     return report
+
+
+class _Stop(Exception):
+    pass
+
+
+@dataclass
+class _Batch:
+    report: ImportReport
+    on_row: RowResult | None
+    stop_on_error: bool
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def rejected(self, line: int, error: LoyaltyError | str) -> None:
+        if isinstance(error, str):
+            problem = error
+        else:
+            problem = f"{error.field}: {error.detail}" if error.field else error.detail
+        self.report.rejected += 1
+        self.report.problems.append((line, problem))
+        if self.on_row is not None:
+            self.on_row(line, None, error)
+        if self.stop_on_error:
+            self.report.stopped_at = line
+            raise _Stop
+
+    def answered(self, line: int, outcome: Answer) -> None:
+        if outcome.replayed:
+            self.report.duplicates += 1
+        else:
+            self.report.imported += 1
+            if isinstance(outcome.result, ReturnRecorded):
+                self.report.returns += 1
+        if self.on_row is not None:
+            self.on_row(line, outcome, None)
+
+    # -- the batch --------------------------------------------------------------------------
+
+    def run(self, uow: Any, rows: list[Row], now: datetime, tolerance: timedelta) -> None:
+        try:
+            if self.stop_on_error:  # strictly in file order, row by row
+                self.one_by_one(uow, rows, now, tolerance)
+            else:
+                slow = self.set_based(uow, rows, now, tolerance)
+                self.one_by_one(uow, slow, now, tolerance)
+        except _Stop:
+            pass
+
+    def one_by_one(self, uow: Any, rows: Iterable[Row], now: datetime,
+                   tolerance: timedelta) -> None:
+        for line, row in rows:
+            if isinstance(row, str):
+                self.rejected(line, row)
+                continue
+            savepoint = uow.session.begin_nested()
+            try:
+                if isinstance(row, ImportReturn):
+                    outcome: Answer = record_return_in(uow, _return_command(uow, row), now,
+                                                       tolerance)
+                else:
+                    outcome = record_purchase_in(uow, row, now, tolerance)
+            except LoyaltyError as error:
+                savepoint.rollback()
+                self.rejected(line, error)
+            else:
+                savepoint.commit()
+                self.answered(line, outcome)
+
+    def set_based(self, uow: Any, rows: list[Row], now: datetime, tolerance: timedelta
+                  ) -> list[Row]:
+        """Write the batch's plain purchases in a few statements; return the other rows."""
+        slow: list[Row] = []
+        candidates: list[_Candidate] = []
+        for line, row in rows:
+            if isinstance(row, str):
+                self.rejected(line, row)
+            elif isinstance(row, RecordPurchase) and not row.points_to_burn \
+                    and row.request_key is None:
+                try:
+                    candidates.append(_Candidate.of(line, row, now, tolerance))
+                except LoyaltyError as error:
+                    self.rejected(line, error)
+            else:
+                slow.append((line, row))
+        if not candidates:
+            return slow
+        program = uow.programs.get(candidates[0].command.program_id)
+        candidates, repeated = self.new_ones(uow, program.id, candidates)
+        slow += repeated
+        candidates = [c for c in candidates if self.right_currency(c, program.currency)]
+        members = self.resolve_members(uow, program.id, candidates)
+        states = uow.bulk.lock_members(program.id, sorted(set(members.values())))
+        versions = uow.bulk.versions(program.id)
+        planned: list[_Candidate] = []
+        later: set[str] = set()
+        for candidate in candidates:
+            member_id = members.get(candidate.line)
+            if member_id is None:
+                continue
+            state = states.get(member_id)
+            if state is None:
+                self.rejected(candidate.line, MemberNotFound(
+                    f"there is no member {member_id!r} in this program", field="member"))
+                continue
+            if state.status == MemberStatus.CLOSED.value:
+                self.rejected(candidate.line, MemberNotActive(
+                    "a closed member no longer earns points", member_status=state.status))
+                continue
+            compiled = _compiled_at(uow, program, versions, candidate.command.occurred_at)
+            if compiled is None or state.debt or _needs_history(compiled):
+                later.add(member_id)
+            candidate.member_id, candidate.compiled = member_id, compiled
+            planned.append(candidate)
+        fast = [c for c in planned if c.member_id not in later]
+        slow_planned = [(c.line, c.command) for c in planned if c.member_id in later]
+        if fast:
+            savepoint = uow.session.begin_nested()
+            try:
+                outcomes = _write(uow, program, fast, states, now)
+            except IntegrityError:  # a concurrent import of the same rows: row by row decides
+                savepoint.rollback()
+                slow_planned += [(c.line, c.command) for c in fast]
+            else:
+                savepoint.commit()
+                for candidate, outcome in zip(fast, outcomes, strict=True):
+                    self.answered(candidate.line, outcome)
+        return sorted(slow_planned + slow, key=lambda row: row[0])
+
+    def new_ones(self, uow: Any, program_id: str, candidates: list[_Candidate]
+                 ) -> tuple[list[_Candidate], list[Row]]:
+        """Answer the rows whose key was already used (a duplicate, or a conflict); a key
+        repeated within the batch goes to the row-by-row path, after the first."""
+        known = uow.bulk.known_keys(program_id, sorted({c.key for c in candidates}))
+        seen: set[str] = set()
+        fresh, repeated = [], []
+        for candidate in candidates:
+            if candidate.key in known:
+                fingerprint_then, result = known[candidate.key]
+                if result == {"erased": True}:
+                    self.rejected(candidate.line, Conflict(
+                        "this request concerned a member whose data was erased; its answer "
+                        "is gone with it"))
+                elif fingerprint_then != candidate.fingerprint:
+                    self.rejected(candidate.line, _reused(candidate.key))
+                else:
+                    self.answered(candidate.line, Outcome(load(PurchaseRecorded, result),
+                                                          replayed=True))
+            elif candidate.key in seen:
+                repeated.append((candidate.line, candidate.command))
+            else:
+                seen.add(candidate.key)
+                fresh.append(candidate)
+        return fresh, repeated
+
+    def right_currency(self, candidate: _Candidate, currency: str) -> bool:
+        if candidate.command.currency == currency:
+            return True
+        self.rejected(candidate.line, CurrencyMismatch(
+            f"this program runs in {currency}, not {candidate.command.currency}",
+            field="currency"))
+        return False
+
+    def resolve_members(self, uow: Any, program_id: str, candidates: list[_Candidate]
+                        ) -> dict[int, str]:
+        """line -> member id, for the rows whose member is found."""
+        identities = {(c.command.member.identity.kind.value, c.command.member.identity.value)
+                      for c in candidates if c.command.member.identity is not None}
+        found = uow.bulk.members_by_identity(program_id, identities)
+        members: dict[int, str] = {}
+        for candidate in candidates:
+            ref = candidate.command.member
+            if ref.identity is None:
+                assert ref.member_id is not None
+                members[candidate.line] = ref.member_id
+                continue
+            member_id = found.get((ref.identity.kind.value, ref.identity.value))
+            if member_id is None:
+                self.rejected(candidate.line, MemberNotFound(
+                    f"no member of this program has the identity {ref.identity}",
+                    field="member"))
+            else:
+                members[candidate.line] = member_id
+        return members
+
+
+@dataclass
+class _Candidate:
+    line: int
+    command: RecordPurchase
+    basket: Basket
+    key: str
+    fingerprint: str
+    member_id: str = ""
+    compiled: CompiledProgram | None = None
+
+    @classmethod
+    def of(cls, line: int, command: RecordPurchase, now: datetime, tolerance: timedelta
+           ) -> _Candidate:
+        """The checks the posting use case makes before it touches the database."""
+        from loyalty.domain.errors import InvalidRequest
+
+        command = replace(command, occurred_at=utc(command.occurred_at))
+        if command.occurred_at > now + tolerance:
+            raise InvalidRequest("occurred_at is in the future", field="occurred_at")
+        basket = Basket(currency=command.currency, occurred_at=command.occurred_at,
+                        lines=command.lines, shipping=command.shipping, channel=command.channel,
+                        store=command.store, promo_codes=command.promo_codes,
+                        paid_with_gift_cards=command.paid_with_gift_cards)
+        check_totals(basket, command.totals)
+        return cls(line, command, basket, f"purchase:{command.source}:{command.external_id}",
+                   fingerprint(replace(command, request_key=None)))
+
+
+def _reused(key: str) -> IdempotencyKeyReused:
+    kind, _, value = key.partition(":")
+    return IdempotencyKeyReused(f"{kind} key {value!r} was already used for a different "
+                                "request", key=value)
+
+
+def _compiled_at(uow: Any, program: Any, versions: list[tuple[int, datetime, datetime | None]],
+                 at: datetime) -> CompiledProgram | None:
+    """The version in force at ``at`` (the newest whose effective date has come)."""
+    for version, published_at, effective_from in versions:
+        if effective_from is None or effective_from <= at:
+            return uow.programs.compiled(program, version, published_at)  # type: ignore[no-any-return]
+    return None
+
+
+def _needs_history(compiled: CompiledProgram) -> bool:
+    """Whether the program's purchase rules read the member's past (tiers, capped or
+    once-only rules, purchase counts, spend windows): then the use case posts row by row."""
+    return (compiled.ladder is not None or bool(compiled.tracked_rules("purchase"))
+            or compiled.needs_purchase_count() or bool(compiled.spend_windows()))
+
+
+def _write(uow: Any, program: Any, fast: list[_Candidate], states: dict[str, Any],
+           now: datetime) -> list[Outcome[PurchaseRecorded]]:
+    """Evaluate and write the set-based rows: what ``record_purchase_in`` writes, row for row."""
+    balances = {m: [s.available, s.pending, s.last_activity_at] for m, s in states.items()}
+    touched: dict[str, list[Any]] = {}
+    purchases, lots, entries, keys, results = [], [], [], [], []
+    for candidate in fast:
+        command, basket, compiled = candidate.command, candidate.basket, candidate.compiled
+        assert compiled is not None
+        state = states[candidate.member_id]
+        facts = MemberFacts(tier=None, status=state.status, attributes=state.attributes,
+                            enrolled_at=state.enrolled_at)
+        evaluation = compiled.evaluate_purchase(basket, facts)
+        settings = compiled.definition.settings
+        occurred_at = command.occurred_at
+        available_at = settings.pending.available_at(occurred_at)
+        if available_at is not None and available_at <= now:
+            available_at = None
+        expires_at = settings.expiry.expires_at(occurred_at, program.tz)
+        points = evaluation.points
+        pending = available_at is not None
+        purchase_id = new_id("pur")
+        explanation = evaluation.explanation()
+        purchases.append({
+            "id": purchase_id, "program_id": program.id, "member_id": candidate.member_id,
+            "source": command.source, "external_id": command.external_id,
+            "occurred_at": occurred_at, "recorded_at": now, "channel": command.channel,
+            "store": command.store, "currency": command.currency, "total": basket.total,
+            "tax": basket.tax, "discount": basket.discount, "shipping": basket.shipping,
+            "earn_base": evaluation.earn_base, "points_earned": points,
+            "lines": [line_json(line) for line in basket.lines],
+            "promo_codes": list(basket.promo_codes),
+            "paid_with_gift_cards": basket.paid_with_gift_cards, "paid_with_points": 0,
+            "points_burned": 0,
+        })
+        balance = balances[candidate.member_id]
+        if points > 0:
+            applied = evaluation.applied
+            lots.append({
+                "program_id": program.id, "member_id": candidate.member_id,
+                "purchase_id": purchase_id, "points": points, "remaining": points,
+                "status": (LotStatus.PENDING if pending else LotStatus.AVAILABLE).value,
+                "earned_at": occurred_at, "available_at": available_at, "expires_at": expires_at,
+            })
+            entries.append({
+                "program_id": program.id, "member_id": candidate.member_id,
+                "kind": (EntryKind.PENDING_EARN if pending else EntryKind.EARN).value,
+                "points": points, "available_delta": 0 if pending else points,
+                "pending_delta": points if pending else 0, "occurred_at": occurred_at,
+                "recorded_at": now,
+                "reason": f"earned {points} on order {command.external_id}",
+                "purchase_id": purchase_id, "lot_id": None, "external_ref": None,
+                "rule_id": applied[0].rule_id if len(applied) == 1 else None,
+                "rule_version": evaluation.version,
+                "rules": [result.rule_id for result in applied], "event_id": None,
+                "actor": None, "approved_by": None,
+                "explanation": list(explanation),
+            })
+            balance[0 if not pending else 1] += points
+            if balance[2] is None or occurred_at > balance[2]:
+                balance[2] = occurred_at
+            change = touched.setdefault(candidate.member_id, [0, 0, 0])
+            change[0 if not pending else 1] += points
+            change[2] += points
+        result = PurchaseRecorded(
+            purchase_id=purchase_id, member_id=candidate.member_id,
+            external_id=command.external_id, source=command.source, occurred_at=occurred_at,
+            currency=command.currency, total=format_minor(basket.total, basket.currency),
+            earn_base=format_minor(evaluation.earn_base, basket.currency),
+            points_earned=points, points_available=0 if pending else points,
+            points_pending=points if pending else 0,
+            available_at=available_at if points > 0 else None,
+            expires_at=expires_at if points > 0 else None,
+            program_version=compiled.version, explanation=explanation,
+            balance=BalanceSnapshot(balance[0], balance[1]), tier=None, upgraded_from=None,
+            points_burned=0, burn_value=None,
+        )
+        results.append(Outcome(result))
+        keys.append({"program_id": program.id, "key": candidate.key,
+                     "fingerprint": candidate.fingerprint, "result": dump(result),
+                     "created_at": now})
+    for lot, entry, lot_id in zip(lots, entries, uow.bulk.lot_ids(len(lots)), strict=True):
+        lot["id"] = entry["lot_id"] = lot_id
+    uow.bulk.write(
+        purchases=purchases, lots=lots, entries=entries, keys=keys, events=[],
+        balances=[{"m": m, "d_available": a, "d_pending": p, "d_earned": e, "at": now,
+                   "activity_at": balances[m][2]} for m, (a, p, e) in touched.items()],
+    )
+    return results
+
+
+def _return_command(uow: Any, row: ImportReturn) -> RecordReturn:
+    purchase_id = uow.bulk.purchase_id(row.program_id, row.purchase_source,
+                                       row.purchase_external_id)
+    if purchase_id is None:
+        raise PurchaseNotFound(f"there is no purchase {row.purchase_external_id!r} from "
+                               f"{row.purchase_source!r}", field="purchase")
+    return RecordReturn(program_id=row.program_id, purchase_id=purchase_id,
+                        external_id=row.external_id, occurred_at=row.occurred_at,
+                        lines=row.lines, amount=row.amount, currency=row.currency)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.domain.basket import Basket, PurchaseLine
+from loyalty.domain.business_events import points_redeemed
 from loyalty.domain.errors import CurrencyMismatch, InvalidRequest, MemberNotActive, MemberNotFound
 from loyalty.domain.ledger import BalanceChange, EntryKind, NewEntry, allocate_fefo
 from loyalty.domain.members import MemberStatus, new_id
@@ -116,7 +117,7 @@ def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
         promo_codes=command.promo_codes,
         paid_with_gift_cards=command.paid_with_gift_cards,
     )
-    _check_totals(basket, command.totals)
+    check_totals(basket, command.totals)
     natural = (
         f"purchase:{command.source}:{command.external_id}",
         fingerprint(replace(command, request_key=None)),
@@ -174,7 +175,7 @@ def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
         shipping=basket.shipping,
         earn_base=evaluation.earn_base,
         points_earned=evaluation.points,
-        lines=[_line_json(line) for line in basket.lines],
+        lines=[line_json(line) for line in basket.lines],
         promo_codes=list(basket.promo_codes),
         paid_with_gift_cards=basket.paid_with_gift_cards,
         paid_with_points=basket.paid_with_points,
@@ -245,19 +246,23 @@ def _burn(uow: Any, program: Any, member_id: str, status: MemberStatus, basket: 
 
 def _write_burn(uow: Any, program: Any, member_id: str, burn: Burn, allocations: Any,
                 command: RecordPurchase, purchase_id: str, now: datetime) -> None:
+    reason = (f"paid {format_minor(burn.value, command.currency)} {command.currency} with "
+              f"{burn.points} points on order {command.external_id}")
     entry_id = uow.ledger.append(program.id, member_id, NewEntry(
         kind=EntryKind.REDEEM, points=-burn.points, available_delta=-burn.points,
         pending_delta=0, occurred_at=now, purchase_id=purchase_id,
-        external_ref=command.external_id,
-        reason=(f"paid {format_minor(burn.value, command.currency)} {command.currency} with "
-                f"{burn.points} points on order {command.external_id}")), now)
+        external_ref=command.external_id, reason=reason), now)
     uow.ledger.take_from_lots(entry_id, allocations)
-    uow.ledger.apply(member_id, BalanceChange(available=-burn.points,
-                                              lifetime_redeemed=burn.points), now,
-                     activity_at=now)
+    balance = uow.ledger.apply(member_id, BalanceChange(available=-burn.points,
+                                                        lifetime_redeemed=burn.points), now,
+                               activity_at=now)
+    uow.outbox.emit(**points_redeemed(
+        program_id=program.id, member_id=member_id, occurred_at=now, recorded_at=now,
+        points=burn.points, entry_id=entry_id, reason=reason, balance=balance,
+        purchase_id=purchase_id))
 
 
-def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:
+def check_totals(basket: Basket, declared: DeclaredTotals) -> None:
     for name, computed in (
         ("total", basket.total),
         ("tax", basket.tax),
@@ -282,7 +287,7 @@ def _check_totals(basket: Basket, declared: DeclaredTotals) -> None:
                              field="payments.gift_cards")
 
 
-def _line_json(line: PurchaseLine) -> dict[str, object]:
+def line_json(line: PurchaseLine) -> dict[str, object]:
     return {
         "sku": line.sku,
         "category": line.category,

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.domain.basket import Basket, PurchaseLine
+from loyalty.domain.business_events import points_reversed
 from loyalty.domain.errors import (
     CurrencyMismatch,
     InvalidRequest,
@@ -73,6 +74,19 @@ class ReturnRecorded:
 
 
 def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded]:
+    """Record a return or cancellation and reverse the points it takes back, in one
+    transaction."""
+    with ctx.uow() as uow:
+        outcome = record_return_in(uow, command, ctx.clock.now(), ctx.future_tolerance)
+        if not outcome.replayed:
+            uow.commit()
+    return outcome
+
+
+def record_return_in(uow: Any, command: RecordReturn, now: datetime,
+                     future_tolerance: timedelta) -> Outcome[ReturnRecorded]:
+    """Record a return within the caller's unit of work, without committing (the bulk importer
+    runs many in one transaction)."""
     if not command.everything and (command.lines is None) == (command.amount is None):
         raise InvalidRequest("return lines or an amount", field="lines")
     if command.lines is not None and (not command.lines or any(
@@ -81,134 +95,133 @@ def record_return(ctx: Context, command: RecordReturn) -> Outcome[ReturnRecorded
     if command.amount is not None and command.amount <= 0:
         raise InvalidRequest("a returned amount is positive", field="amount")
     natural = (f"return:{command.external_id}", fingerprint(replace(command, request_key=None)))
-    now = ctx.clock.now()
     occurred_at = utc(command.occurred_at) if command.occurred_at else now
-    with ctx.uow() as uow:
-        program = uow.programs.get(command.program_id)
-        keys, replay = claim(uow, program.id, natural, command.request_key, ReturnRecorded,
-                             now)
-        if replay is not None:
-            return replay
-        purchase = uow.returns.purchase(program.id, command.purchase_id)
-        if purchase is None:
-            raise PurchaseNotFound(f"there is no purchase {command.purchase_id!r}")
-        if command.amount is not None and command.currency not in (None, purchase.currency):
-            raise CurrencyMismatch(f"this purchase was paid in {purchase.currency}, not "
-                                   f"{command.currency}", field="currency")
-        if occurred_at < purchase.occurred_at:
-            raise InvalidRequest("a return happens after its purchase", field="occurred_at")
-        if occurred_at > now + ctx.future_tolerance:
-            raise InvalidRequest("occurred_at is in the future", field="occurred_at")
-        member_id = purchase.member_id
-        # One member at a time: concurrent returns of one purchase see each other's effect.
-        uow.ledger.lock_member(member_id)
-        previous = uow.returns.of_purchase(purchase.id)
-        original = tuple(PurchaseLine(
-            sku=line["sku"], quantity=line["quantity"], unit_price=line["unit_price"],
-            discount=line["discount"], tax=line["tax"], category=line["category"],
-            tags=tuple(line.get("tags") or ())) for line in purchase.lines)
-        lines_total = sum(line.amount for line in original)
-        by_lines = [r for r in previous if r.lines is not None]
-        by_amount = [r for r in previous if r.lines is None]
-        returned_units: dict[str, int] = {}
-        for earlier in by_lines:
-            for sku, units in earlier.lines.items():
-                returned_units[sku] = returned_units.get(sku, 0) + units
-        returned_amount = sum(r.amount for r in by_amount)
-        before = _left(original, returned_units, returned_amount, lines_total)
-        if command.everything:
-            this_units = None if by_amount else {
-                line.sku: line.quantity for line in before if line.quantity}
-            this_amount = (lines_total - returned_amount) if by_amount else None
-        else:
-            this_units, this_amount = command.lines, command.amount
-        if (by_lines and this_amount is not None) or (by_amount and this_units is not None):
-            raise InvalidRequest("this purchase was returned by "
-                                 + ("lines" if by_lines else "amount")
-                                 + "; return it the same way", field="lines")
-        if this_units is not None:
-            bought = {}
-            for line in original:
-                bought[line.sku] = bought.get(line.sku, 0) + line.quantity
-            for sku, units in this_units.items():
-                left = bought.get(sku, 0) - returned_units.get(sku, 0)
-                if units > left:
-                    raise ReturnRefused(f"{units} unit(s) of {sku} cannot be returned: "
-                                        f"{left} remain on this purchase",
-                                        field="lines", sku=sku, remaining=left)
-                returned_units[sku] = returned_units.get(sku, 0) + units
-        else:
-            assert this_amount is not None
-            if returned_amount + this_amount > lines_total:
-                left = lines_total - returned_amount
-                raise ReturnRefused(f"{format_minor(this_amount, purchase.currency)} cannot be "
-                                    f"refunded: {format_minor(left, purchase.currency)} remain",
-                                    field="amount")
-            returned_amount += this_amount
-        after = _left(original, returned_units, returned_amount, lines_total)
-        # An amount return refunds exactly the amount; the scaled lines only re-evaluate rules.
-        refunded = (this_amount if this_amount is not None else
-                    sum(line.amount for line in before) - sum(line.amount for line in after))
-        everything_back = not after
+    program = uow.programs.get(command.program_id)
+    keys, replay = claim(uow, program.id, natural, command.request_key, ReturnRecorded,
+                         now)
+    if replay is not None:
+        return replay
+    purchase = uow.returns.purchase(program.id, command.purchase_id)
+    if purchase is None:
+        raise PurchaseNotFound(f"there is no purchase {command.purchase_id!r}")
+    if command.amount is not None and command.currency not in (None, purchase.currency):
+        raise CurrencyMismatch(f"this purchase was paid in {purchase.currency}, not "
+                               f"{command.currency}", field="currency")
+    if occurred_at < purchase.occurred_at:
+        raise InvalidRequest("a return happens after its purchase", field="occurred_at")
+    if occurred_at > now + future_tolerance:
+        raise InvalidRequest("occurred_at is in the future", field="occurred_at")
+    member_id = purchase.member_id
+    # One member at a time: concurrent returns of one purchase see each other's effect.
+    uow.ledger.lock_member(member_id)
+    previous = uow.returns.of_purchase(purchase.id)
+    original = tuple(PurchaseLine(
+        sku=line["sku"], quantity=line["quantity"], unit_price=line["unit_price"],
+        discount=line["discount"], tax=line["tax"], category=line["category"],
+        tags=tuple(line.get("tags") or ())) for line in purchase.lines)
+    lines_total = sum(line.amount for line in original)
+    by_lines = [r for r in previous if r.lines is not None]
+    by_amount = [r for r in previous if r.lines is None]
+    returned_units: dict[str, int] = {}
+    for earlier in by_lines:
+        for sku, units in earlier.lines.items():
+            returned_units[sku] = returned_units.get(sku, 0) + units
+    returned_amount = sum(r.amount for r in by_amount)
+    before = _left(original, returned_units, returned_amount, lines_total)
+    if command.everything:
+        this_units = None if by_amount else {
+            line.sku: line.quantity for line in before if line.quantity}
+        this_amount = (lines_total - returned_amount) if by_amount else None
+    else:
+        this_units, this_amount = command.lines, command.amount
+    if (by_lines and this_amount is not None) or (by_amount and this_units is not None):
+        raise InvalidRequest("this purchase was returned by "
+                             + ("lines" if by_lines else "amount")
+                             + "; return it the same way", field="lines")
+    if this_units is not None:
+        bought = {}
+        for line in original:
+            bought[line.sku] = bought.get(line.sku, 0) + line.quantity
+        for sku, units in this_units.items():
+            left = bought.get(sku, 0) - returned_units.get(sku, 0)
+            if units > left:
+                raise ReturnRefused(f"{units} unit(s) of {sku} cannot be returned: "
+                                    f"{left} remain on this purchase",
+                                    field="lines", sku=sku, remaining=left)
+            returned_units[sku] = returned_units.get(sku, 0) + units
+    else:
+        assert this_amount is not None
+        if returned_amount + this_amount > lines_total:
+            left = lines_total - returned_amount
+            raise ReturnRefused(f"{format_minor(this_amount, purchase.currency)} cannot be "
+                                f"refunded: {format_minor(left, purchase.currency)} remain",
+                                field="amount")
+        returned_amount += this_amount
+    after = _left(original, returned_units, returned_amount, lines_total)
+    # An amount return refunds exactly the amount; the scaled lines only re-evaluate rules.
+    refunded = (this_amount if this_amount is not None else
+                sum(line.amount for line in before) - sum(line.amount for line in after))
+    everything_back = not after
 
-        # What the purchase should hold now: recomputed on what remains, never more than earned.
-        compiled = uow.programs.compiled(program, _version_of(uow, purchase))
-        profile = uow.members.facts_row(program.id, member_id)
-        tier = None
-        if compiled.ladder is not None and compiled.definition.tiers is not None:
-            # the tier the purchase earned at: after its own upgrade, when upgrades earn at once
-            at_new = compiled.definition.tiers.upgrade_earns_at_new_tier
-            tier = tier_at(uow, compiled.ladder, member_id,
-                            purchase.occurred_at + (TICK if at_new else timedelta(0))).id
-        facts = MemberFacts(tier=tier, status=profile[0].value, attributes=profile[1],
-                            enrolled_at=profile[2])
-        remaining_basket = Basket(
-            currency=purchase.currency, occurred_at=purchase.occurred_at, lines=after,
-            shipping=0 if everything_back else purchase.shipping, channel=purchase.channel,
-            store=purchase.store, promo_codes=tuple(purchase.promo_codes or ()),
-            paid_with_points=_share(purchase.paid_with_points, after, lines_total),
-            paid_with_gift_cards=_share(purchase.paid_with_gift_cards, after, lines_total))
-        evaluation = compiled.evaluate_purchase(remaining_basket, facts) if after else None
-        should_hold = min(evaluation.points if evaluation else 0, purchase.points_earned)
-        reversed_before = sum(r.points_reversed + r.points_not_reversed for r in previous)
-        holds = purchase.points_earned - reversed_before
-        to_reverse = max(holds - should_hold, 0)
+    # What the purchase should hold now: recomputed on what remains, never more than earned.
+    compiled = uow.programs.compiled(program, _version_of(uow, purchase))
+    profile = uow.members.facts_row(program.id, member_id)
+    tier = None
+    if compiled.ladder is not None and compiled.definition.tiers is not None:
+        # the tier the purchase earned at: after its own upgrade, when upgrades earn at once
+        at_new = compiled.definition.tiers.upgrade_earns_at_new_tier
+        tier = tier_at(uow, compiled.ladder, member_id,
+                        purchase.occurred_at + (TICK if at_new else timedelta(0))).id
+    facts = MemberFacts(tier=tier, status=profile[0].value, attributes=profile[1],
+                        enrolled_at=profile[2])
+    remaining_basket = Basket(
+        currency=purchase.currency, occurred_at=purchase.occurred_at, lines=after,
+        shipping=0 if everything_back else purchase.shipping, channel=purchase.channel,
+        store=purchase.store, promo_codes=tuple(purchase.promo_codes or ()),
+        paid_with_points=_share(purchase.paid_with_points, after, lines_total),
+        paid_with_gift_cards=_share(purchase.paid_with_gift_cards, after, lines_total))
+    evaluation = compiled.evaluate_purchase(remaining_basket, facts) if after else None
+    should_hold = min(evaluation.points if evaluation else 0, purchase.points_earned)
+    reversed_before = sum(r.points_reversed + r.points_not_reversed for r in previous)
+    holds = purchase.points_earned - reversed_before
+    to_reverse = max(holds - should_hold, 0)
 
-        return_id = new_id("ret")
-        label = f"return {command.external_id} of order {purchase.external_id}"
-        policy = compiled.definition.settings.returns.negative_balance
-        reversed_points, not_reversed = _reverse(
-            uow, program, member_id, purchase, to_reverse, policy, label, occurred_at, now)
-        given_back = 0
-        if purchase.points_burned and compiled.definition.settings.returns \
-                .give_back_burned_points:
-            given_back = _give_back(uow, program, member_id, purchase, previous, refunded,
-                                    lines_total, label, occurred_at, now)
-        # The tier measure shrinks with the return (recorded even without a ladder, so that a
-        # ladder added later counts right).
-        after_return(uow, program, compiled, member_id, enrolled_at=profile[2],
-                     occurred_at=occurred_at, now=now, spend=refunded,
-                     points=min(to_reverse, purchase.points_earned),
-                     purchases=1 if everything_back else 0, reference=purchase.id)
-        uow.returns.add(
-            id=return_id, program_id=program.id, purchase_id=purchase.id, member_id=member_id,
-            external_id=command.external_id, occurred_at=occurred_at, recorded_at=now,
-            lines=this_units, amount=refunded, points_reversed=reversed_points,
-            points_not_reversed=not_reversed, points_given_back=given_back)
-        uow.outbox.emit(program_id=program.id, member_id=member_id, type="points.reversed",
-                        occurred_at=occurred_at, recorded_at=now,
-                        payload={"purchase": purchase.id, "return": return_id,
-                                 "points": reversed_points})
-        balance = uow.ledger.balance(member_id)
-        result = ReturnRecorded(
-            return_id=return_id, purchase_id=purchase.id, external_id=command.external_id,
-            refunded=format_minor(refunded, purchase.currency),
-            points_reversed=reversed_points, points_not_reversed=not_reversed,
-            points_given_back=given_back, points_remaining=holds - to_reverse,
-            available=balance.available, pending=balance.pending, debt=balance.debt,
-            remaining_lines={line.sku: line.quantity for line in after})
-        remember(uow, program.id, keys, result)
-        uow.commit()
+    return_id = new_id("ret")
+    label = f"return {command.external_id} of order {purchase.external_id}"
+    policy = compiled.definition.settings.returns.negative_balance
+    reversed_points, not_reversed = _reverse(
+        uow, program, member_id, purchase, to_reverse, policy, label, occurred_at, now)
+    given_back = 0
+    if purchase.points_burned and compiled.definition.settings.returns \
+            .give_back_burned_points:
+        given_back = _give_back(uow, program, member_id, purchase, previous, refunded,
+                                lines_total, label, occurred_at, now)
+    # The tier measure shrinks with the return (recorded even without a ladder, so that a
+    # ladder added later counts right).
+    after_return(uow, program, compiled, member_id, enrolled_at=profile[2],
+                 occurred_at=occurred_at, now=now, spend=refunded,
+                 points=min(to_reverse, purchase.points_earned),
+                 purchases=1 if everything_back else 0, reference=purchase.id)
+    uow.returns.add(
+        id=return_id, program_id=program.id, purchase_id=purchase.id, member_id=member_id,
+        external_id=command.external_id, occurred_at=occurred_at, recorded_at=now,
+        lines=this_units, amount=refunded, points_reversed=reversed_points,
+        points_not_reversed=not_reversed, points_given_back=given_back)
+    balance = uow.ledger.balance(member_id)
+    if reversed_points or not_reversed or given_back:
+        uow.outbox.emit(**points_reversed(
+            program_id=program.id, member_id=member_id, occurred_at=occurred_at,
+            recorded_at=now, points=reversed_points, not_reversed=not_reversed,
+            given_back=given_back, purchase_id=purchase.id, return_id=return_id,
+            balance=balance))
+    result = ReturnRecorded(
+        return_id=return_id, purchase_id=purchase.id, external_id=command.external_id,
+        refunded=format_minor(refunded, purchase.currency),
+        points_reversed=reversed_points, points_not_reversed=not_reversed,
+        points_given_back=given_back, points_remaining=holds - to_reverse,
+        available=balance.available, pending=balance.pending, debt=balance.debt,
+        remaining_lines={line.sku: line.quantity for line in after})
+    remember(uow, program.id, keys, result)
     return Outcome(result)
 
 

@@ -18,13 +18,20 @@ from loyalty.domain.basket import Basket, Event, PurchaseLine
 from loyalty.domain.errors import CurrencyMismatch, InvalidAmount, InvalidRequest, MemberNotFound
 from loyalty.domain.money import Money, format_minor
 from loyalty.domain.time import utc
-from loyalty.rules.engine import CompiledProgram, Evaluation, MemberFacts, period_bounds
+from loyalty.rules.engine import (
+    CompiledProgram,
+    Evaluation,
+    MemberFacts,
+    days_window_start,
+    period_bounds,
+)
 from loyalty.rules.program import Program
 from loyalty.services.context import Context
 from loyalty.services.earning import member_facts
 from loyalty.services.members import MemberRef, resolve_member_id
 from loyalty.services.programs import validated
-from loyalty.services.purchases import RecordPurchase, _check_totals
+from loyalty.services.purchases import RecordPurchase, check_totals
+from loyalty.services.segment_facts import replayed_history_facts
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -135,7 +142,7 @@ def preview_purchase(ctx: Context, command: RecordPurchase) -> Simulation:
                     shipping=command.shipping, channel=command.channel, store=command.store,
                     promo_codes=command.promo_codes,
                     paid_with_gift_cards=command.paid_with_gift_cards)
-    _check_totals(basket, command.totals)
+    check_totals(basket, command.totals)
     with ctx.uow(read_only=True) as uow:
         program = uow.programs.get(command.program_id)
     if command.currency != program.currency:
@@ -182,7 +189,7 @@ def backtest(ctx: Context, program_id: str, since: datetime, until: datetime,
     ever: dict[str, set[str]] = defaultdict(set)
     spent: dict[str, int] = defaultdict(int)
     profiles: dict[str, tuple[str, dict[str, Any], datetime]] = {}
-    history: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    history: dict[str, list[tuple[datetime, int, str]]] = defaultdict(list)
     with ctx.uow(read_only=True) as uow:
         program = uow.programs.get(program_id)
         compiled = _compiled(uow, program, version, since)
@@ -199,8 +206,9 @@ def backtest(ctx: Context, program_id: str, since: datetime, until: datetime,
             facts = MemberFacts(
                 status=status, attributes=attributes, enrolled_at=enrolled_at,
                 purchases=len(past),
-                spend_last_days={days: sum(total for when, total in past
-                                           if (occurred_at - when).days < days)
+                spend_last_days={days: sum(total for when, total, _ in past
+                                           if when >= days_window_start(occurred_at, days,
+                                                                        program.tz))
                                  for days in windows},
                 awarded={(rule.id, cap.period): awarded[(member_id, rule.id, (
                     cap.period, period_bounds(cap.period, occurred_at, program.tz)[0]))]
@@ -208,6 +216,7 @@ def backtest(ctx: Context, program_id: str, since: datetime, until: datetime,
                 rules_ever=frozenset(ever[member_id]),
                 budget_left={rule.id: rule.limits.budget - spent[rule.id]
                              for rule in tracked if rule.limits.budget is not None},
+                **replayed_history_facts(past, occurred_at, compiled.needs, program.tz),
             )
             basket = Basket(
                 currency=currency, occurred_at=occurred_at, shipping=shipping, channel=channel,
@@ -224,7 +233,7 @@ def backtest(ctx: Context, program_id: str, since: datetime, until: datetime,
             simulated += evaluation.points
             per_member[member_id][0] += points_earned
             per_member[member_id][1] += evaluation.points
-            past.append((occurred_at, basket.total))
+            past.append((occurred_at, basket.total, channel))
             for result in evaluation.applied:
                 total = per_rule.setdefault(result.rule_id, [result.name, 0, 0])
                 total[1] += result.points
