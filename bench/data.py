@@ -3,10 +3,12 @@ and 5-line baskets drawn from its catalogue."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from alembic import command
 from sqlalchemy import insert
@@ -16,6 +18,7 @@ from bench.common import PROGRAM, fashion_document
 from loyalty.adapters.orm import MemberBalanceRow, MemberIdentityRow, MemberRow
 from loyalty.config import Settings
 from loyalty.domain.basket import PurchaseLine
+from loyalty.domain.money import format_minor
 from loyalty.services.bootstrap import bootstrap
 from loyalty.services.context import Context
 from loyalty.services.members import MemberRef
@@ -97,3 +100,19 @@ def purchases(members: list[str], count: int, *, seed: int, tag: str,
             lines=basket_lines(rng), channel=rng.choice(CHANNELS), store=rng.choice(STORES),
             source="bench",
         )
+
+
+def write_jsonl(path: Path, members: list[str], count: int, *, seed: int, tag: str) -> None:
+    """The purchases of ``purchases(...)`` as an import file (one API body a line)."""
+    with path.open("w") as file:
+        for command in purchases(members, count, seed=seed, tag=tag):
+            file.write(json.dumps({
+                "member": {"id": command.member.member_id}, "external_id": command.external_id,
+                "source": command.source, "occurred_at": command.occurred_at.isoformat(),
+                "currency": command.currency, "channel": command.channel,
+                "store": command.store or "web-1",
+                "lines": [{"sku": line.sku, "quantity": line.quantity,
+                           "category": line.category, "tags": list(line.tags),
+                           "unit_price": format_minor(line.unit_price, "EUR"),
+                           "tax": format_minor(line.tax, "EUR")} for line in command.lines],
+            }) + "\n")
