@@ -97,6 +97,10 @@ _PROGRAMS = ProgramRow.__table__
 _SELECT_PROGRAM = select(_PROGRAMS.c.id, _PROGRAMS.c.name, _PROGRAMS.c.currency,
                          _PROGRAMS.c.time_zone).where(_PROGRAMS.c.id == bindparam("p"))
 _VERSIONS = ProgramVersionRow.__table__
+_SUMMARY = (
+    select(MemberRow.status, *_BALANCE_COLUMNS, MemberBalanceRow.last_activity_at)
+    .join(MemberBalanceRow, MemberBalanceRow.member_id == MemberRow.id)
+    .where(MemberRow.id == bindparam("m"), MemberRow.program_id == bindparam("p")))
 _VERSION_IN_FORCE = (
     select(_VERSIONS.c.version, _VERSIONS.c.published_at)
     .where(_VERSIONS.c.program_id == bindparam("p"),
@@ -523,6 +527,15 @@ class LedgerRepository:
             self.session.execute(insert(LotMovementRow), [
                 {"entry_id": entry_id, "lot_id": lot, "points": -points}
                 for lot, points in restorations])
+
+    def summary(self, program_id: str, member_id: str
+                ) -> tuple[MemberStatus, Balance, datetime | None] | None:
+        """The member's status, summary row and last activity in one read (the balance
+        endpoint's), or ``None`` for no such member in the program."""
+        row = self.session.execute(_SUMMARY, {"m": member_id, "p": program_id}).first()
+        if row is None:
+            return None
+        return MemberStatus(row[0]), Balance(*row[1:-1]), row[-1]
 
     def last_activity(self, member_id: str) -> datetime | None:
         return self.session.scalar(select(MemberBalanceRow.last_activity_at)

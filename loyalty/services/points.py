@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from loyalty.domain.business_events import points_redeemed
 from loyalty.domain.errors import InvalidRequest, MemberNotActive, MemberNotFound
 from loyalty.domain.ledger import (
     BalanceChange,
@@ -103,6 +104,11 @@ def debit_points(ctx: Context, command: DebitPoints) -> Outcome[PointsDebited]:
             now,
             activity_at=now,
         )
+        uow.outbox.emit(**points_redeemed(
+            program_id=program.id, member_id=command.member_id, occurred_at=now,
+            recorded_at=now, points=command.points, entry_id=entry_id,
+            reason=None,  # the caller's free text stays in the ledger, out of webhooks
+            balance=balance, external_id=command.external_id))
         expiry = {lot.id: lot.expires_at for lot in lots}
         result = PointsDebited(
             entry_id=entry_id,
@@ -169,14 +175,13 @@ def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int 
     now = ctx.clock.now()
     with ctx.uow(read_only=True) as uow:
         program = uow.programs.get(program_id)
-        status = uow.members.status_of(program_id, member_id)
-        if status is None:
+        found = uow.ledger.summary(program_id, member_id)
+        if found is None:
             raise MemberNotFound(f"there is no member {member_id!r} in this program")
-        balance = uow.ledger.balance(member_id)
+        status, balance, last_activity = found
         lots = uow.ledger.open_lots(member_id)
         compiled = uow.programs.compiled_at(program, now)
         policy = compiled.definition.settings.expiry
-        last_activity = uow.ledger.last_activity(member_id)
         tier = None
         if compiled.ladder is not None:
             profile = uow.members.facts_row(program_id, member_id)
