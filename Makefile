@@ -38,9 +38,10 @@ migrations-check:
 pytest:
 	LOYALTY_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
 
-# Measured, not guessed: the figures of this machine (see bench/).
+# Measured, not guessed: the figures of this machine (see bench/ and the README's "Speed").
+# BENCH_ARGS="--size tiny" runs it on a few hundred rows; "--only sqlite,http" runs a part.
 bench: install
-	taskset -c 0 $(BIN)/python -m bench.rules_eval 2>/dev/null || $(BIN)/python -m bench.rules_eval
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

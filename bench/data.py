@@ -14,32 +14,16 @@ from alembic import command
 from sqlalchemy import insert
 
 from api.cli import alembic_config
+from bench.catalogue import CHANNELS, STORES, basket_lines
 from bench.common import PROGRAM, fashion_document
 from loyalty.adapters.orm import MemberBalanceRow, MemberIdentityRow, MemberRow
 from loyalty.config import Settings
-from loyalty.domain.basket import PurchaseLine
 from loyalty.domain.money import format_minor
 from loyalty.services.bootstrap import bootstrap
 from loyalty.services.context import Context
 from loyalty.services.members import MemberRef
 from loyalty.services.programs import CreateProgram, create_program
 from loyalty.services.purchases import RecordPurchase
-
-# (sku, category, tags, unit price in cents, VAT in cents)
-CATALOGUE = [
-    ("SHIRT-OXFORD", "tops", (), 6000, 1000),
-    ("TEE-BASIC", "tops", (), 1999, 333),
-    ("SNEAKERS-W", "shoes", (), 12000, 2000),
-    ("BOOTS-CHELSEA", "shoes", ("new-collection",), 18900, 3150),
-    ("JEANS-501", "denim", (), 8999, 1500),
-    ("JACKET-AW26", "coats", ("new-collection",), 15000, 2500),
-    ("SCARF-WOOL", "accessories", (), 3500, 583),
-    ("BELT-LEATHER", "accessories", (), 4500, 750),
-    ("SWEATER-MERINO", "knitwear", (), 7900, 1317),
-    ("GIFT-CARD-50", "gift-cards", (), 5000, 0),
-]
-STORES = ["paris-opera", "lyon-bellecour", "lille-centre", "nantes-1", None]
-CHANNELS = ["pos", "pos", "pos", "web", "app"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +63,6 @@ def enroll(ctx: Context, count: int, *, batch: int = 5000) -> list[str]:
                 {"member_id": m, "program_id": PROGRAM, "updated_at": now} for m in chunk])
         uow.commit()
     return ids
-
-
-def basket_lines(rng: random.Random, count: int = 5) -> tuple[PurchaseLine, ...]:
-    return tuple(
-        PurchaseLine(sku, 1 + (rng.random() < 0.2), price, tax=vat, category=category, tags=tags)
-        for sku, category, tags, price, vat in rng.sample(CATALOGUE, count)
-    )
 
 
 def purchases(members: list[str], count: int, *, seed: int, tag: str,

@@ -103,7 +103,7 @@ def main() -> None:
             return _request("GET", f"/v1/programs/{args.program}/members/"
                                    f"{rng.choice(members)}/balance", headers)
     else:
-        from bench.data import CHANNELS, STORES, basket_lines
+        from bench.catalogue import CHANNELS, STORES, basket_lines
         from loyalty.domain.money import format_minor
 
         def make(n: int) -> bytes:

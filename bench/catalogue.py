@@ -1,0 +1,33 @@
+"""What the benchmark's customers buy: the fashion retailer's catalogue, stores and channels.
+Light on imports, so the load generator starts fast."""
+
+from __future__ import annotations
+
+import random
+
+from loyalty.domain.basket import PurchaseLine
+
+# (sku, category, tags, unit price in cents, VAT in cents)
+CATALOGUE = [
+    ("SHIRT-OXFORD", "tops", (), 6000, 1000),
+    ("TEE-BASIC", "tops", (), 1999, 333),
+    ("SNEAKERS-W", "shoes", (), 12000, 2000),
+    ("BOOTS-CHELSEA", "shoes", ("new-collection",), 18900, 3150),
+    ("JEANS-501", "denim", (), 8999, 1500),
+    ("JACKET-AW26", "coats", ("new-collection",), 15000, 2500),
+    ("SCARF-WOOL", "accessories", (), 3500, 583),
+    ("BELT-LEATHER", "accessories", (), 4500, 750),
+    ("SWEATER-MERINO", "knitwear", (), 7900, 1317),
+    ("GIFT-CARD-50", "gift-cards", (), 5000, 0),
+]
+STORES = ["paris-opera", "lyon-bellecour", "lille-centre", "nantes-1", None]
+CHANNELS = ["pos", "pos", "pos", "web", "app"]
+
+
+def basket_lines(rng: random.Random, count: int = 5) -> tuple[PurchaseLine, ...]:
+    return tuple(
+        PurchaseLine(sku, 1 + (rng.random() < 0.2), price, tax=vat, category=category, tags=tags)
+        for sku, category, tags, price, vat in rng.sample(CATALOGUE, count)
+    )
+
+
