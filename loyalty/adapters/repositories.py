@@ -146,7 +146,7 @@ class ProgramRepository:
         self.session = session
 
     def get(self, program_id: str) -> Program:
-        row = self.session.execute(_SELECT_PROGRAM, {"p": program_id}).first()
+        row = self.session.connection().execute(_SELECT_PROGRAM, {"p": program_id}).first()
         if row is None:
             raise ProgramNotFound(f"there is no program {program_id!r}", program=program_id)
         return Program(*row)
@@ -180,7 +180,7 @@ class ProgramRepository:
         return latest + 1
 
     def version_in_force(self, program_id: str, at: datetime) -> tuple[int, datetime] | None:
-        row = self.session.execute(_VERSION_IN_FORCE, {"p": program_id, "at": at}).first()
+        row = self.session.connection().execute(_VERSION_IN_FORCE, {"p": program_id, "at": at}).first()
         return None if row is None else (row[0], row[1])
 
     def versions(self, program_id: str) -> list[VersionInfo]:
@@ -322,7 +322,7 @@ class MemberRepository:
     def facts_row(self, program_id: str, member_id: str
                   ) -> tuple[MemberStatus, dict[str, Any], datetime] | None:
         """Status, attributes and enrolment of a member: what rules may ask of its profile."""
-        row = self.session.execute(_MEMBER_FACTS, {"m": member_id, "p": program_id}).first()
+        row = self.session.connection().execute(_MEMBER_FACTS, {"m": member_id, "p": program_id}).first()
         return None if row is None else (MemberStatus(row[0]), dict(row[1] or {}), row[2])
 
     def status_of(self, program_id: str, member_id: str) -> MemberStatus | None:
@@ -340,7 +340,7 @@ class PurchaseRepository:
         self.session = session
 
     def add(self, **values: Any) -> None:
-        self.session.execute(_INSERT_PURCHASE, values)
+        self.session.connection().execute(_INSERT_PURCHASE, values)
 
 
 class LedgerRepository:
@@ -377,7 +377,7 @@ class LedgerRepository:
         or a spend also moves the member's last activity forward (never back)."""
         deltas = {name: delta for name, delta in asdict(change).items() if delta}
         statement = _apply_statement(tuple(sorted(deltas)), activity_at is not None)
-        row = self.session.execute(statement, {
+        row = self.session.connection().execute(statement, {
             **{f"d_{name}": delta for name, delta in deltas.items()},
             "m": member_id, "at": at, "activity_at": activity_at,
         }).one()
@@ -388,7 +388,7 @@ class LedgerRepository:
     def append(
         self, program_id: str, member_id: str, entry: NewEntry, recorded_at: datetime
     ) -> int:
-        return self.session.execute(_INSERT_ENTRY, {
+        return self.session.connection().execute(_INSERT_ENTRY, {
             "program_id": program_id, "member_id": member_id, "kind": entry.kind.value,
             "points": entry.points, "available_delta": entry.available_delta,
             "pending_delta": entry.pending_delta, "occurred_at": entry.occurred_at,
@@ -413,7 +413,7 @@ class LedgerRepository:
         available_at: datetime | None,
         expires_at: datetime | None,
     ) -> int:
-        return self.session.execute(_INSERT_LOT, {
+        return self.session.connection().execute(_INSERT_LOT, {
             "program_id": program_id, "member_id": member_id, "purchase_id": purchase_id,
             "status": status.value, "points": points, "remaining": points,
             "earned_at": earned_at, "available_at": available_at, "expires_at": expires_at,
@@ -532,7 +532,7 @@ class LedgerRepository:
                 ) -> tuple[MemberStatus, Balance, datetime | None] | None:
         """The member's status, summary row and last activity in one read (the balance
         endpoint's), or ``None`` for no such member in the program."""
-        row = self.session.execute(_SUMMARY, {"m": member_id, "p": program_id}).first()
+        row = self.session.connection().execute(_SUMMARY, {"m": member_id, "p": program_id}).first()
         if row is None:
             return None
         return MemberStatus(row[0]), Balance(*row[1:-1]), row[-1]
@@ -749,7 +749,7 @@ class IdempotencyRepository:
         """
         statement = _CLAIM[self.dialect == "postgresql"]
         for key, fingerprint in keys:
-            claimed = self.session.execute(statement, {
+            claimed = self.session.connection().execute(statement, {
                 "program_id": program_id, "key": key, "fingerprint": fingerprint, "result": {},
                 "created_at": at}).first()
             if claimed is not None:
@@ -773,7 +773,7 @@ class IdempotencyRepository:
         return None
 
     def store(self, program_id: str, keys: Iterable[str], result: dict[str, Any]) -> None:
-        self.session.execute(_STORE_RESULT, {"p": program_id, "keys": list(keys),
+        self.session.connection().execute(_STORE_RESULT, {"p": program_id, "keys": list(keys),
                                              "result": result})
 
 
