@@ -92,6 +92,17 @@ _BALANCES = MemberBalanceRow.__table__
 _INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
 _INSERT_LOT = insert(_LOTS).returning(_LOTS.c.id)
 _INSERT_PURCHASE = insert(PurchaseRow.__table__)
+_LOCK_MEMBER = (select(*_BALANCE_COLUMNS).where(MemberBalanceRow.member_id == bindparam("m"))
+                .with_for_update())
+_AVAILABLE_LOTS = (
+    select(LotRow.id, LotRow.remaining, LotRow.earned_at, LotRow.expires_at)
+    .where(LotRow.member_id == bindparam("m"), LotRow.status == LotStatus.AVAILABLE.value,
+           LotRow.remaining > 0)
+    .with_for_update())
+_PROGRAM_OF = select(MemberRow.program_id).where(MemberRow.id == bindparam("m"))
+_TAKE_FROM_LOT = (update(_LOTS).where(_LOTS.c.id == bindparam("lot"))
+                  .values(remaining=_LOTS.c.remaining - bindparam("n")))
+_INSERT_MOVEMENT = insert(LotMovementRow.__table__)
 _APPLY: dict[tuple[tuple[str, ...], bool], Any] = {}
 _PROGRAMS = ProgramRow.__table__
 _SELECT_PROGRAM = select(_PROGRAMS.c.id, _PROGRAMS.c.name, _PROGRAMS.c.currency,
@@ -180,7 +191,8 @@ class ProgramRepository:
         return latest + 1
 
     def version_in_force(self, program_id: str, at: datetime) -> tuple[int, datetime] | None:
-        row = self.session.connection().execute(_VERSION_IN_FORCE, {"p": program_id, "at": at}).first()
+        row = self.session.connection().execute(
+            _VERSION_IN_FORCE, {"p": program_id, "at": at}).first()
         return None if row is None else (row[0], row[1])
 
     def versions(self, program_id: str) -> list[VersionInfo]:
@@ -322,7 +334,8 @@ class MemberRepository:
     def facts_row(self, program_id: str, member_id: str
                   ) -> tuple[MemberStatus, dict[str, Any], datetime] | None:
         """Status, attributes and enrolment of a member: what rules may ask of its profile."""
-        row = self.session.connection().execute(_MEMBER_FACTS, {"m": member_id, "p": program_id}).first()
+        row = self.session.connection().execute(
+            _MEMBER_FACTS, {"m": member_id, "p": program_id}).first()
         return None if row is None else (MemberStatus(row[0]), dict(row[1] or {}), row[2])
 
     def status_of(self, program_id: str, member_id: str) -> MemberStatus | None:
@@ -358,11 +371,7 @@ class LedgerRepository:
         On PostgreSQL this is ``SELECT ... FOR UPDATE``; on SQLite the transaction already holds
         the database's write lock (``BEGIN IMMEDIATE``), so a plain read is enough.
         """
-        row = self.session.execute(
-            select(*_BALANCE_COLUMNS)
-            .where(MemberBalanceRow.member_id == member_id)
-            .with_for_update()
-        ).one()
+        row = self.session.connection().execute(_LOCK_MEMBER, {"m": member_id}).one()
         return Balance(*row)
 
     def balance(self, member_id: str) -> Balance:
@@ -421,29 +430,17 @@ class LedgerRepository:
 
     def available_lots(self, member_id: str) -> list[Lot]:
         """Available lots with points left, locked (PostgreSQL) for the rest of the transaction."""
-        rows = self.session.execute(
-            select(LotRow.id, LotRow.remaining, LotRow.earned_at, LotRow.expires_at)
-            .where(
-                LotRow.member_id == member_id,
-                LotRow.status == LotStatus.AVAILABLE.value,
-                LotRow.remaining > 0,
-            )
-            .with_for_update()
-        ).all()
+        rows = self.session.connection().execute(_AVAILABLE_LOTS, {"m": member_id}).all()
         return [Lot(*row) for row in rows]
 
     def take_from_lots(self, entry_id: int, allocations: Sequence[Allocation]) -> None:
         """Take the allocated points out of their lots and record the movements."""
         if not allocations:
             return
-        for allocation in allocations:
-            self.session.execute(
-                update(LotRow)
-                .where(LotRow.id == allocation.lot_id)
-                .values(remaining=LotRow.remaining - allocation.points)
-            )
-        self.session.execute(
-            insert(LotMovementRow),
+        connection = self.session.connection()
+        connection.execute(_TAKE_FROM_LOT, [{"lot": a.lot_id, "n": a.points} for a in allocations])
+        connection.execute(
+            _INSERT_MOVEMENT,
             [{"entry_id": entry_id, "lot_id": a.lot_id, "points": a.points} for a in allocations],
         )
 
@@ -587,9 +584,7 @@ class LedgerRepository:
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
     def program_of_member(self, member_id: str) -> str:
-        return (
-            self.session.scalar(select(MemberRow.program_id).where(MemberRow.id == member_id)) or ""
-        )
+        return self.session.connection().execute(_PROGRAM_OF, {"m": member_id}).scalar() or ""
 
     def entries(self, member_id: str, *, before_id: int | None, limit: int) -> list[Entry]:
         query = select(LedgerEntryRow).where(LedgerEntryRow.member_id == member_id)
