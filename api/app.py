@@ -50,10 +50,24 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.extensions["loyalty_api"] = api
     register_error_handlers(app)
 
-    from api.views import access, desk, members, points, purchases, rewards, rules
+    from api.views import (
+        access,
+        analytics,
+        desk,
+        engagement,
+        members,
+        notices,
+        points,
+        purchases,
+        rewards,
+        rules,
+        segments,
+        webhooks,
+    )
 
     for blueprint in (members.blp, purchases.blp, purchases.batch_blp, points.blp,
-                      rewards.blp, desk.blp, rules.blp, access.blp):
+                      rewards.blp, desk.blp, rules.blp, access.blp, notices.blp, segments.blp,
+                      engagement.blp, webhooks.blp, analytics.blp):
         api.register_blueprint(blueprint)
 
     @app.get("/health")

@@ -126,7 +126,8 @@ def programs_create(ctx: click.Context, program_id: str, name: str, currency: st
     try:
         program = create_program(bootstrap(_settings(ctx)), CreateProgram(
             program_id, name, currency, time_zone, document.get("settings") or {},
-            document.get("rules"), document.get("tiers")), actor=_operator())
+            document.get("rules"), document.get("tiers"), segments=document.get("segments")),
+            actor=_operator())
     except LoyaltyError as error:
         _fail(error)
         return
@@ -316,8 +317,9 @@ def import_() -> None:
 @click.pass_context
 def import_purchases_command(ctx: click.Context, program_id: str, file_format: str | None,
                              batch_size: int, stop_on_error: bool, file: str) -> None:
-    """Import a file of purchases (JSON Lines: one API purchase payload a line; CSV: one
-    purchase line a row, rows of one purchase together). Idempotent per purchase."""
+    """Import a file of purchases and returns (JSON Lines: one API purchase payload, or a
+    return row, a line; CSV: one purchase line, or returned line, a row, rows of one purchase
+    or return together). Idempotent per row."""
     from api.importing import read_rows
     from loyalty.services.imports import import_purchases
 
@@ -347,7 +349,9 @@ def import_purchases_command(ctx: click.Context, program_id: str, file_format: s
         click.echo(f"line {line}: {problem}", err=True)
     click.echo(f"Imported {report.imported}, duplicates {report.duplicates}, "
                f"rejected {report.rejected}"
-               + (f" (stopped at line {report.stopped_at})" if report.stopped_at else "") + ".")
+               + (f" (stopped at line {report.stopped_at})" if report.stopped_at else "")
+               + f"; of the imported, {report.imported - report.returns} purchases and "
+               f"{report.returns} returns.")
     if report.rejected:
         sys.exit(1)
 
@@ -536,6 +540,13 @@ def jobs_release_pending(ctx: click.Context) -> None:
         f"Released {report.points} points of {report.members} members ({report.entries} entries)."
     )
 
+
+import api.cli_analytics  # noqa: E402  (adds `loyalty report`)
+import api.cli_engagement  # noqa: E402  (adds `loyalty jobs referrals`)
+import api.cli_generate  # noqa: E402  (adds `loyalty demo generate`)
+import api.cli_notices  # noqa: E402  (adds `loyalty jobs notices`)
+import api.cli_webhooks  # noqa: E402,F401  (adds `loyalty webhooks`, `jobs deliver-webhooks`)
+from api import cli_segments  # noqa: E402,F401  (adds `loyalty segments`)
 
 if __name__ == "__main__":
     main()

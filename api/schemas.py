@@ -111,6 +111,22 @@ def attribute_error(value: Any) -> str | None:
     return "an attribute is a string, an integer, a boolean or null (never a float)"
 
 
+def profile_attribute_error(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the profile attribute ``key``: a scalar (``attribute_error``),
+    or for ``consent`` an object of purposes and true/false (``{"email": true}``), which
+    segments and rules read as ``member.consent.<purpose>``."""
+    if key != "consent" or not isinstance(value, dict):
+        return attribute_error(value)
+    if len(value) > 50:
+        return "consent holds at most 50 purposes"
+    for purpose, given in value.items():
+        if not 1 <= len(purpose) <= 64 or any(unicodedata.category(c) == "Cc" for c in purpose):
+            return "a consent purpose has 1 to 64 characters, none of them a control character"
+        if not isinstance(given, bool):
+            return 'consent is an object of purposes and true/false, e.g. {"email": true}'
+    return None
+
+
 class EnrollSchema(Schema):
     identities = fields.List(
         fields.Nested(IdentitySchema), required=True, validate=validate.Length(1, 10)
@@ -121,12 +137,15 @@ class EnrollSchema(Schema):
         load_default=dict,
         validate=validate.Length(max=50),
     )
+    referral_code = Text(validate=validate.Length(1, 32), metadata={
+        "example": "K7QD-3MXR", "description": "the referral code of the member who referred "
+                                               "this one (case, spaces and dashes do not matter)"})
 
     @ma.validates("attributes")
     def scalar_attributes(self, attributes: dict[str, Any], **_: Any) -> None:
         errors = {
             key: [why] for key, value in attributes.items()
-            if (why := attribute_error(value)) is not None
+            if (why := profile_attribute_error(key, value)) is not None
         }
         if errors:
             raise ma.ValidationError(errors)
@@ -585,7 +604,10 @@ class HypotheticalMemberSchema(Schema):
 
     @ma.validates("attributes")
     def scalar_attributes(self, attributes: dict[str, Any], **_: Any) -> None:
-        _scalars(attributes)
+        errors = {key: [why] for key, value in attributes.items()
+                  if (why := profile_attribute_error(key, value)) is not None}
+        if errors:
+            raise ma.ValidationError(errors)
 
 
 class SimulatedEventSchema(Schema):
@@ -633,6 +655,8 @@ class DefinitionSchema(Schema):
     rules = fields.List(fields.Dict(), load_default=list)
     tiers = fields.Dict(allow_none=True)
     rewards = fields.List(fields.Dict())
+    segments = fields.List(fields.Dict(), metadata={
+        "description": "named sets of members: {id, name, description, filter}"})
 
 
 class DraftSchema(Schema):

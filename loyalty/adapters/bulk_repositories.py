@@ -97,16 +97,37 @@ class BulkRepository:
                                          PurchaseRow.source == source,
                                          PurchaseRow.external_id == external_id))
 
+    def purchase_members(self, program_id: str, purchases: Iterable[tuple[str, str]]
+                         ) -> dict[tuple[str, str], str]:
+        """(source, external id) -> member, of the purchases already recorded."""
+        wanted = set(purchases)
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(PurchaseRow.source, PurchaseRow.external_id, PurchaseRow.member_id)
+            .where(PurchaseRow.program_id == program_id,
+                   PurchaseRow.external_id.in_(sorted({ext for _, ext in wanted}))))
+        return {(source, ext): member for source, ext, member in rows
+                if (source, ext) in wanted}
+
     def lot_ids(self, count: int) -> list[int]:
-        """``count`` fresh lot ids. PostgreSQL takes them from the column's sequence; on SQLite
-        the transaction holds the write lock, so the ids after the largest are free."""
+        """``count`` fresh lot ids (see ``_fresh_ids``)."""
+        return self._fresh_ids("lots", count)
+
+    def entry_ids(self, count: int) -> list[int]:
+        """``count`` fresh ledger entry ids: the outbox names each earn's entry."""
+        return self._fresh_ids("ledger_entries", count)
+
+    def _fresh_ids(self, table: str, count: int) -> list[int]:
+        """PostgreSQL takes them from the column's sequence; on SQLite the transaction holds
+        the write lock, so the ids after the largest are free."""
         if not count:
             return []
         if self.dialect == "postgresql":
             return list(self.session.scalars(text(
-                "SELECT nextval(pg_get_serial_sequence('lots', 'id')) "
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
                 "FROM generate_series(1, :n)"), {"n": count}))
-        last = self.session.scalar(text("SELECT coalesce(max(id), 0) FROM lots")) or 0
+        last = self.session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}")) or 0
         return list(range(last + 1, last + 1 + count))
 
     def write(self, *, purchases: list[dict[str, Any]], lots: list[dict[str, Any]],

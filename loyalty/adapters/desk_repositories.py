@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from loyalty.adapters.orm import (
     AdjustmentRow,
     EventRow,
+    FeedbackRow,
     IdempotencyRecordRow,
     LotRow,
     MemberIdentityRow,
@@ -97,7 +98,8 @@ class DeskRepository:
                               (RedemptionRow, RedemptionRow.member_id),
                               (VoucherRow, VoucherRow.member_id),
                               (RuleAwardRow, RuleAwardRow.member_id),
-                              (EventRow, EventRow.member_id)):
+                              (EventRow, EventRow.member_id),
+                              (FeedbackRow, FeedbackRow.member_id)):
             self.session.execute(update(table).where(column == source).values(member_id=target))
 
     def copy_qualification(self, program_id: str, source: str, target: str) -> None:
@@ -138,6 +140,8 @@ class DeskRepository:
                              .values(properties={}))
         self.session.execute(update(AdjustmentRow).where(AdjustmentRow.member_id == member_id)
                              .values(note=None))
+        self.session.execute(update(FeedbackRow).where(FeedbackRow.member_id == member_id)
+                             .values(comment=None))
         quoted = self.session.execute(
             select(IdempotencyRecordRow.program_id, IdempotencyRecordRow.key)
             .where(cast(IdempotencyRecordRow.result, String).like(f"%{member_id}%"))).all()

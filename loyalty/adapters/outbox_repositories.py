@@ -3,6 +3,7 @@ notices and webhooks are delivered."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Session
 
 from loyalty.adapters.orm import DomainEventRow
 
+# Built once: the purchase posting path emits ``points.earned`` with it (one INSERT, no read).
+_INSERT_EVENT = insert(DomainEventRow.__table__)
+
 
 class OutboxRepository:
     def __init__(self, session: Session) -> None:
@@ -18,10 +22,16 @@ class OutboxRepository:
 
     def emit(self, *, program_id: str, member_id: str | None, type: str,
              occurred_at: datetime, recorded_at: datetime, payload: dict[str, Any]) -> None:
-        self.session.execute(insert(DomainEventRow).values(
-            program_id=program_id, member_id=member_id, type=type, occurred_at=occurred_at,
-            recorded_at=recorded_at, payload=payload,
-        ))
+        """Write one event (``loyalty.domain.business_events`` builds the arguments)."""
+        self.session.execute(_INSERT_EVENT, {
+            "program_id": program_id, "member_id": member_id, "type": type,
+            "occurred_at": occurred_at, "recorded_at": recorded_at, "payload": payload,
+        })
+
+    def emit_many(self, events: Sequence[dict[str, Any]]) -> None:
+        """Write several events in one statement (executemany): for bulk paths."""
+        if events:
+            self.session.execute(_INSERT_EVENT, list(events))
 
     def events(self, member_id: str) -> list[DomainEventRow]:
         """The member's domain events, oldest first."""

@@ -14,6 +14,7 @@ from loyalty.adapters.access_repositories import (
 from loyalty.adapters.analytics_repositories import AnalyticsRepository
 from loyalty.adapters.bulk_repositories import BulkRepository
 from loyalty.adapters.db import SQLITE_BEGIN
+from loyalty.adapters.demo_repositories import DemoDataRepository
 from loyalty.adapters.desk_repositories import DeskRepository
 from loyalty.adapters.engagement_repositories import FeedbackRepository, ReferralRepository
 from loyalty.adapters.notice_repositories import NoticeRepository
@@ -31,6 +32,7 @@ from loyalty.adapters.repositories import (
 from loyalty.adapters.reward_repositories import ReturnRepository, RewardRepository
 from loyalty.adapters.segment_repositories import SegmentRepository
 from loyalty.adapters.tier_repositories import TierRepository
+from loyalty.adapters.webhook_repositories import WebhookRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -46,10 +48,12 @@ class SqlAlchemyUnitOfWork:
     rewards: RewardRepository
     returns: ReturnRepository
     desk: DeskRepository
+    demo_data: DemoDataRepository
     keys: KeyRepository
     secrets: SecretRepository
     audit: AuditRepository
     outbox: OutboxRepository
+    webhooks: WebhookRepository
     analytics: AnalyticsRepository
     notices: NoticeRepository
     segments: SegmentRepository
@@ -78,10 +82,12 @@ class SqlAlchemyUnitOfWork:
         self.rewards = RewardRepository(session)
         self.returns = ReturnRepository(session)
         self.desk = DeskRepository(session)
+        self.demo_data = DemoDataRepository(session)
         self.keys = KeyRepository(session)
         self.secrets = SecretRepository(session)
         self.audit = AuditRepository(session)
         self.outbox = OutboxRepository(session)
+        self.webhooks = WebhookRepository(session)
         self.analytics = AnalyticsRepository(session)
         self.notices = NoticeRepository(session)
         self.segments = SegmentRepository(session)

@@ -128,11 +128,21 @@ class RewardNotFound(NotFound):
     title = "Reward not found"
 
 
+class SegmentNotFound(NotFound):
+    code = "segment-not-found"
+    title = "Segment not found"
+
+
 class RewardUnavailable(Conflict):
     """The reward exists but this member cannot take it now (stock, window, tier, limit)."""
 
     code = "reward-unavailable"
     title = "Reward unavailable"
+
+
+class RewardOutOfStock(RewardUnavailable):
+    """Unavailable because no unit is left: the same problem type, and the member is told
+    when the reward is back in stock (a proactive notice)."""
 
 
 class VoucherNotFound(NotFound):
@@ -170,3 +180,13 @@ class AdjustmentNotFound(NotFound):
 class TransfersDisabled(Conflict):
     code = "transfers-disabled"
     title = "Transfers are off in this program"
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook-not-found"
+    title = "Webhook endpoint not found"
+
+
+class DeliveryNotFound(NotFound):
+    code = "delivery-not-found"
+    title = "Webhook delivery not found"

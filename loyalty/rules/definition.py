@@ -93,11 +93,19 @@ FACTS: dict[str, FactType] = {
     "member.days_since_enrollment": FactType.INTEGER,
     "member.purchases": FactType.INTEGER,  # purchases before this one
     "member.spend_last_days": FactType.MONEY,  # needs ``days``
+    "member.purchases_last_days": FactType.INTEGER,  # needs ``days``
+    "member.days_since_last_purchase": FactType.INTEGER,  # none before a first purchase
+    "member.preferred_channel": FactType.TEXT,  # of most purchases in the last 365 days
     "member.birth_month": FactType.INTEGER,
     "member.is_birthday_month": FactType.TEXT,  # "true"/"false", for readability
     "event.type": FactType.TEXT,
 }
-FACT_FAMILIES = {"member.attributes.": FactType.SCALAR, "event.properties.": FactType.SCALAR}
+FACT_FAMILIES = {"member.attributes.": FactType.SCALAR, "member.consent.": FactType.SCALAR,
+                 "event.properties.": FactType.SCALAR}
+# Facts over "the last ``days`` days": today and the days before it, in the program's zone.
+WINDOWED_FACTS = frozenset({"member.spend_last_days", "member.purchases_last_days"})
+# What ``_facts_of`` names for a ``{segment: id}`` condition: a segment is a set of member facts.
+SEGMENT_FACT = "member.segment"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -157,7 +165,7 @@ def _typed(kind: FactType, value: Any) -> Any:
     if kind is FactType.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("expected a number")
-        return value
+        return _within_64_bits(value)
     if kind is FactType.DATE:
         if isinstance(value, date) and not isinstance(value, datetime):
             return value  # an unquoted YAML date
@@ -175,6 +183,13 @@ def _typed(kind: FactType, value: Any) -> Any:
         return value
     if isinstance(value, float) or not isinstance(value, str | int | bool):
         raise ValueError("expected a text, a number or true/false")
+    return value if isinstance(value, bool | str) else _within_64_bits(value)
+
+
+def _within_64_bits(value: int) -> int:
+    # what the database can compare with: attributes and counts are 64-bit integers
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("expected a number within 64 bits")
     return value
 
 
@@ -189,7 +204,8 @@ class Comparison(Strict):
     op: Op = Op.EQ
     value: Any = None
     days: int | None = Field(default=None, ge=1, le=3660,
-                             description="the window of member.spend_last_days")
+                             description="the window of member.spend_last_days and "
+                                         "member.purchases_last_days")
 
     @model_validator(mode="after")
     def _check(self) -> Comparison:
@@ -199,8 +215,10 @@ class Comparison(Strict):
         if self.op not in OPS_BY_TYPE[kind]:
             allowed = ", ".join(sorted(op.value for op in OPS_BY_TYPE[kind]))
             raise ValueError(f"op: {self.fact} ({kind.value}) takes the operators {allowed}")
-        if (self.fact == "member.spend_last_days") != (self.days is not None):
-            raise ValueError("days: is given with member.spend_last_days, and only with it")
+        if (self.fact in WINDOWED_FACTS) != (self.days is not None):
+            raise ValueError("days: is given with a fact over the last days "
+                             "(member.spend_last_days, member.purchases_last_days), and only "
+                             "with it")
         try:
             self._check_value(kind)
         except ValueError as error:
@@ -227,7 +245,7 @@ class Comparison(Strict):
 
 def _condition_kind(value: Any) -> str:
     if isinstance(value, dict):
-        for key in ("all", "any", "not"):
+        for key in ("all", "any", "not", "segment"):
             if key in value:
                 return key
         return "comparison"
@@ -249,10 +267,20 @@ class NotOf(Strict):
     not_: Condition = Field(alias="not")
 
 
+class SegmentRef(Strict):
+    """``{segment: lapsed-vip}``: the member belongs to that segment of the same document."""
+
+    kind: Literal["segment"] = Field(default="segment", exclude=True)
+    segment: str
+
+    _id = field_validator("segment")(classmethod(lambda cls, v: _slug(v)))
+
+
 Condition = Annotated[
     Annotated[AllOf, Tag("all")]
     | Annotated[AnyOf, Tag("any")]
     | Annotated[NotOf, Tag("not")]
+    | Annotated[SegmentRef, Tag("segment")]
     | Annotated[Comparison, Tag("comparison")],
     Discriminator(_condition_kind),
 ]
@@ -426,11 +454,13 @@ class Rule(Strict):
 
 
 def _facts_of(condition: Any) -> Any:
-    """Every fact a condition tree names."""
+    """Every fact a condition tree names (``SEGMENT_FACT`` for a segment)."""
     if condition is None:
         return
     if isinstance(condition, Comparison):
         yield condition.fact
+    elif isinstance(condition, SegmentRef):
+        yield SEGMENT_FACT
     elif isinstance(condition, AllOf):
         for item in condition.all:
             yield from _facts_of(item)
@@ -439,6 +469,42 @@ def _facts_of(condition: Any) -> Any:
             yield from _facts_of(item)
     elif isinstance(condition, NotOf):
         yield from _facts_of(condition.not_)
+
+
+def condition_leaves(condition: Any, path: str) -> Any:
+    """(path, comparison or segment reference) for every leaf of a condition tree, the path
+    continuing ``path`` as the document's keys (``rules[0].conditions.all[1]``)."""
+    if isinstance(condition, AllOf | AnyOf):
+        key = "all" if isinstance(condition, AllOf) else "any"
+        for index, item in enumerate(getattr(condition, key)):
+            yield from condition_leaves(item, f"{path}.{key}[{index}]")
+    elif isinstance(condition, NotOf):
+        yield from condition_leaves(condition.not_, f"{path}.not")
+    elif condition is not None:
+        yield path, condition
+
+
+class Segment(Strict):
+    """A named set of members: a filter over member facts only (``member.*``), evaluated at
+    an instant (now, for listings; the purchase's or event's, in a rule's conditions)."""
+
+    id: str
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    filter: Condition
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _slug(v)))
+
+    @model_validator(mode="after")
+    def _member_facts_only(self) -> Segment:
+        for path, leaf in condition_leaves(self.filter, "filter"):
+            if isinstance(leaf, SegmentRef):
+                raise ValueError(f"{path}.segment: a segment's filter cannot name another "
+                                 "segment")
+            if fact_scope(leaf.fact) is not FactScope.MEMBER:
+                raise ValueError(f"{path}.fact: a segment filters members: only member.* "
+                                 f"facts, not {leaf.fact}")
+        return self
 
 
 def _threshold(value: Any) -> Any:
@@ -577,15 +643,20 @@ class Reward(Strict):
 
 
 class ProgramDefinition(Strict):
-    """A whole program version: settings, earn rules, tier ladder, rewards catalogue."""
+    """A whole program version: settings, earn rules, tier ladder, rewards catalogue,
+    segments."""
 
     settings: ProgramSettings = Field(default_factory=ProgramSettings)
     rules: list[Rule] = Field(default_factory=list)
     tiers: Tiers | None = None
     rewards: list[Reward] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
 
     def reward(self, reward_id: str) -> Reward | None:
         return next((r for r in self.rewards if r.id == reward_id), None)
+
+    def segment(self, segment_id: str) -> Segment | None:
+        return next((s for s in self.segments if s.id == segment_id), None)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ProgramDefinition:
@@ -605,6 +676,16 @@ class ProgramDefinition(Strict):
                 index = ids.index(rule.id, ids.index(rule.id) + 1)
                 raise ValueError(f"rules[{index}].id: two rules have the id {rule.id!r}")
             seen.add(rule.id)
+        segments = [s.id for s in self.segments]
+        for index, segment_id in enumerate(segments):
+            if segment_id in segments[:index]:
+                raise ValueError(f"segments[{index}].id: two segments have the id "
+                                 f"{segment_id!r}")
+        for index, rule in enumerate(self.rules):
+            for path, leaf in condition_leaves(rule.conditions, f"rules[{index}].conditions"):
+                if isinstance(leaf, SegmentRef) and leaf.segment not in segments:
+                    raise ValueError(f"{path}.segment: no segment {leaf.segment!r} in this "
+                                     "definition")
         if self.rules and "points_per_unit" in self.settings.earn.model_fields_set:
             raise ValueError("settings.earn.points_per_unit: is for programs without rules; "
                              "write a per_currency_unit rule instead")
@@ -641,10 +722,11 @@ def load_definition(document: Any) -> ProgramDefinition:
         raise DefinitionError([_problem(e) for e in error.errors()]) from None
 
 
-_CONDITION_TAGS = ("all", "any", "not")
+_CONDITION_TAGS = ("all", "any", "not", "segment")
 _EFFECT_TAGS = ("per_currency_unit", "fixed", "multiplier", "per_unit")
 _FIELD_PREFIX = re.compile(r"^(fact|op|value|days): ")
-_DOCUMENT_PATH = re.compile(r"^((?:rules|settings|levels|rewards)[\w\[\].]*): ")
+_DOCUMENT_PATH = re.compile(r"^((?:rules|settings|levels|rewards|segments)[\w\[\].]*): ")
+_FILTER_PATH = re.compile(r"^(filter[\w\[\].]*): ")
 
 
 def _path(location: tuple[Any, ...]) -> str:
@@ -674,6 +756,9 @@ def _problem(error: Any) -> tuple[str, str]:
     if located:
         prefix = "" if path == "(document)" else f"{path}."
         path, message = prefix + located.group(1), message[located.end():]
+    in_filter = _FILTER_PATH.match(message) if path.startswith("segments[") else None
+    if in_filter:
+        path, message = f"{path}.{in_filter.group(1)}", message[in_filter.end():]
     return path, message
 
 
@@ -701,6 +786,8 @@ def money_problems(definition: ProgramDefinition, currency: str) -> list[tuple[s
     for index, rule in enumerate(definition.rules):
         if rule.conditions is not None:
             walk(rule.conditions, f"rules[{index}].conditions")
+    for index, segment in enumerate(definition.segments):
+        walk(segment.filter, f"segments[{index}].filter")
     for index, reward in enumerate(definition.rewards):
         if reward.amount is not None:
             try:

@@ -13,6 +13,7 @@ Rounding happens per rule, per basket (default) or per line, in the program's ro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty.domain.basket import Basket, Event, PurchaseLine
 from loyalty.domain.money import Money, RoundingMode, currency_exponent
-from loyalty.domain.time import start_of_day, utc
+from loyalty.domain.time import local_date, start_of_day, utc
 from loyalty.rules.definition import (
     WEEKDAYS,
     AllOf,
@@ -39,6 +40,7 @@ from loyalty.rules.definition import (
     PerUnit,
     ProgramDefinition,
     Rule,
+    SegmentRef,
     Stacking,
     _facts_of,
     fact_scope,
@@ -62,6 +64,38 @@ class MemberFacts:
     awarded: Mapping[tuple[str, Period], int] = field(default_factory=dict)  # this period
     rules_ever: frozenset[str] = frozenset()  # rules that ever gave this member points
     budget_left: Mapping[str, int] = field(default_factory=dict)  # rule id -> points left
+    # gathered only when a rule in force (or the segment evaluated) asks about them:
+    purchases_last_days: Mapping[int, int] = field(default_factory=dict)  # days -> count
+    last_purchase_at: datetime | None = None  # the latest purchase before this one
+    preferred_channel: str | None = None  # see ``PREFERRED_CHANNEL_DAYS``
+
+
+# ``member.preferred_channel`` is the channel of most of the member's purchases over this many
+# days (today included, in the program's zone); ties go to the channel of the latest of them,
+# then to the first channel in alphabetical order.
+PREFERRED_CHANNEL_DAYS = 365
+
+
+@dataclass(frozen=True)
+class FactNeeds:
+    """Which costly member facts an evaluation needs: the caller gathers these and only these."""
+
+    spend_days: frozenset[int] = frozenset()
+    purchase_days: frozenset[int] = frozenset()
+    purchase_count: bool = False
+    last_purchase: bool = False
+    preferred_channel: bool = False
+
+    @property
+    def history(self) -> bool:
+        """Whether any of the facts that ``member_facts`` did not always gather is needed."""
+        return bool(self.purchase_days or self.last_purchase or self.preferred_channel)
+
+
+def days_window_start(at: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """Where "the last ``days`` days" before ``at`` begin: the start of the day ``days - 1``
+    days before the day of ``at``, in the program's zone (``days: 1`` is today so far)."""
+    return start_of_day(local_date(at, tz) - timedelta(days=days - 1), tz)
 
 
 class RuleResult(NamedTuple):
@@ -156,6 +190,8 @@ class CompiledProgram:
         self.tier_multipliers = ({level.id: (level.name, level.multiplier)
                                   for level in tiers.levels if level.multiplier > 1}
                                  if tiers is not None else {})
+        self.needs = _needs_of(self.rules)
+        self._segments: dict[str, _CompiledRule] = {}
 
     def money_text(self, minor: int) -> str:
         """``format_minor`` without its generality: this runs for every rule of every basket."""
@@ -178,6 +214,32 @@ class CompiledProgram:
 
     def needs_purchase_count(self) -> bool:
         return any(rule.uses_purchases for rule in self.rules)
+
+    # -- segments -------------------------------------------------------------------------
+
+    def _segment(self, segment_id: str) -> _CompiledRule:
+        compiled = self._segments.get(segment_id)
+        if compiled is None:
+            segment = self.definition.segment(segment_id)
+            if segment is None:
+                raise KeyError(segment_id)
+            # The segment's filter, compiled as the conditions of a rule that is never run.
+            rule = Rule.model_construct(id=segment.id, name=segment.name, trigger="segment",
+                                        conditions=SegmentRef(segment=segment.id),
+                                        effect=FixedPoints(type="fixed", points=1))
+            compiled = self._segments[segment_id] = _CompiledRule(rule, self)
+        return compiled
+
+    def segment_needs(self, segment_id: str) -> FactNeeds:
+        """The member facts the segment's filter asks about (``KeyError``: no such segment)."""
+        return _needs_of([self._segment(segment_id)])
+
+    def in_segment(self, segment_id: str, member: MemberFacts, at: datetime) -> bool:
+        """Whether the member, with these facts as of ``at``, belongs to the segment."""
+        rule = self._segment(segment_id)
+        occurred = utc(at)
+        context = _Context(None, None, occurred.astimezone(self.tz), occurred, member)
+        return bool(rule.predicate(context)) if rule.predicate is not None else True
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -279,15 +341,17 @@ class _CompiledRule:
     __slots__ = (
         "_skipped", "detail_head", "detail_tail", "effect", "extra_factor", "fixed_points",
         "fixed_text", "hours", "limited", "line_only", "line_scoped", "off_days", "off_hours",
-        "once", "outside_window", "predicate", "program", "rate", "rate_text", "rule",
-        "spend_days", "stacking", "uses_purchases", "weekdays", "whole_rate", "window",
+        "once", "outside_window", "predicate", "program", "purchase_days", "rate", "rate_text",
+        "rule", "spend_days", "stacking", "uses_channel", "uses_last_purchase",
+        "uses_purchases", "weekdays", "whole_rate", "window",
     )
 
     def __init__(self, rule: Rule, program: CompiledProgram) -> None:
         self.rule = rule
         self.program = program
         self.spend_days: set[int] = set()
-        self.uses_purchases = False
+        self.purchase_days: set[int] = set()
+        self.uses_purchases = self.uses_last_purchase = self.uses_channel = False
         self.line_scoped = False
         facts = list(_facts_of(rule.conditions))
         # Conditions over lines alone are compiled to take the line itself: matching five lines
@@ -362,6 +426,11 @@ class _CompiledRule:
             return "(" + joiner.join(self._expression(i, namespace) for i in items) + ")"
         if isinstance(condition, NotOf):
             return f"(not {self._expression(condition.not_, namespace)})"
+        if isinstance(condition, SegmentRef):
+            # the segment's filter, inlined: its facts become this rule's facts
+            segment = self.program.definition.segment(condition.segment)
+            assert segment is not None  # the definition checked it
+            return self._expression(segment.filter, namespace)
         assert isinstance(condition, Comparison)
         return self._comparison(condition, namespace)
 
@@ -380,6 +449,13 @@ class _CompiledRule:
             self.spend_days.add(comparison.days)
         if comparison.fact == "member.purchases":
             self.uses_purchases = True
+        if comparison.fact == "member.purchases_last_days":
+            assert comparison.days is not None
+            self.purchase_days.add(comparison.days)
+        if comparison.fact == "member.days_since_last_purchase":
+            self.uses_last_purchase = True
+        if comparison.fact == "member.preferred_channel":
+            self.uses_channel = True
         if self.line_only:
             read = f"line.{comparison.fact.removeprefix('line.')}"
         else:
@@ -559,11 +635,32 @@ def _between(value: Any, low: Any, high: Any) -> bool:
         return False
 
 
+def _needs_of(rules: list[_CompiledRule]) -> FactNeeds:
+    return FactNeeds(
+        spend_days=frozenset(days for rule in rules for days in rule.spend_days),
+        purchase_days=frozenset(days for rule in rules for days in rule.purchase_days),
+        purchase_count=any(rule.uses_purchases for rule in rules),
+        last_purchase=any(rule.uses_last_purchase for rule in rules),
+        preferred_channel=any(rule.uses_channel for rule in rules),
+    )
+
+
+def _scalar(value: Any) -> Any:
+    """An attribute as conditions see it: an object or a list (such as ``consent``) is no
+    scalar, so it has no value here."""
+    return None if isinstance(value, dict | list) else value
+
+
 def _reader(fact: str, days: int | None) -> Callable[[_Context], Any]:
     """How to read ``fact`` from a context."""
     if fact.startswith("member.attributes."):
         name = fact.removeprefix("member.attributes.")
-        return lambda ctx: ctx.member.attributes.get(name)
+        return lambda ctx: _scalar(ctx.member.attributes.get(name))
+    if fact.startswith("member.consent."):
+        purpose = fact.removeprefix("member.consent.")
+        return lambda ctx: _consent(ctx.member.attributes.get("consent"), purpose)
+    if fact == "member.purchases_last_days":
+        return lambda ctx: ctx.member.purchases_last_days.get(days or 0, 0)
     if fact.startswith("event.properties."):
         name = fact.removeprefix("event.properties.")
         return lambda ctx: ctx.event.properties.get(name) if ctx.event else None
@@ -572,10 +669,22 @@ def _reader(fact: str, days: int | None) -> Callable[[_Context], Any]:
     return _READERS[fact]
 
 
+def _consent(consent: Any, purpose: str) -> Any:
+    """``member.consent.<purpose>``: the purpose's entry in the ``consent`` attribute, an object
+    such as ``{"email": true, "sms": false}``."""
+    return _scalar(consent.get(purpose)) if isinstance(consent, dict) else None
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _birth_month(ctx: _Context) -> int | None:
+    # only the YYYY-MM-DD form (as the birthday job reads it, and as segments compile to SQL)
     birth = ctx.member.attributes.get("birth_date")
+    if not isinstance(birth, str) or not _ISO_DATE.fullmatch(birth):
+        return None
     try:
-        return date.fromisoformat(str(birth)).month if birth else None
+        return date.fromisoformat(birth).month
     except ValueError:
         return None
 
@@ -585,6 +694,13 @@ def _days_enrolled(ctx: _Context) -> int | None:
     if enrolled is None:
         return None
     return (ctx.local.date() - enrolled.astimezone(ctx.local.tzinfo).date()).days
+
+
+def _days_since_last_purchase(ctx: _Context) -> int | None:
+    last = ctx.member.last_purchase_at
+    if last is None:
+        return None
+    return (ctx.local.date() - last.astimezone(ctx.local.tzinfo).date()).days
 
 
 _READERS: dict[str, Callable[[_Context], Any]] = {
@@ -608,6 +724,8 @@ _READERS: dict[str, Callable[[_Context], Any]] = {
     "member.status": lambda ctx: ctx.member.status,
     "member.days_since_enrollment": _days_enrolled,
     "member.purchases": lambda ctx: ctx.member.purchases,
+    "member.days_since_last_purchase": _days_since_last_purchase,
+    "member.preferred_channel": lambda ctx: ctx.member.preferred_channel,
     "member.birth_month": _birth_month,
     "member.is_birthday_month": lambda ctx: "true" if _birth_month(ctx) == ctx.local.month
     else "false",
@@ -667,4 +785,5 @@ def period_bounds(period: Period, at: datetime, tz: ZoneInfo) -> tuple[datetime,
     return start_of_day(first, tz), start_of_day(after, tz)
 
 
-__all__ = ["CompiledProgram", "Evaluation", "MemberFacts", "RuleResult", "period_bounds"]
+__all__ = ["PREFERRED_CHANNEL_DAYS", "CompiledProgram", "Evaluation", "FactNeeds", "MemberFacts",
+           "RuleResult", "days_window_start", "period_bounds"]

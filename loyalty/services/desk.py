@@ -16,6 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.domain.audit import NewAuditRecord
+from loyalty.domain.business_events import (
+    member_erased,
+    member_merged,
+    points_adjusted,
+    points_expired,
+    points_transferred,
+)
 from loyalty.domain.errors import (
     AdjustmentNotFound,
     Conflict,
@@ -48,6 +55,7 @@ from loyalty.services.idempotency import (
     serialisable,
 )
 from loyalty.services.ledger_writes import spendable_lots
+from loyalty.services.referrals import after_merge
 from loyalty.services.tiers import move, qualify_event_points
 
 
@@ -133,7 +141,7 @@ def adjust(ctx: Context, command: Adjust, actor: Actor) -> Outcome[AdjustmentVie
             requested_by=actor.name, requested_person=actor.person, created_at=now)
         if within:
             entry_id = _apply(uow, program, command.member_id, command.points, command.reason,
-                              command.note, actor.name, None, now)
+                              command.note, actor.name, None, now, adjustment_id=adjustment_id)
             uow.desk.set_adjustment(adjustment_id, entry_id=entry_id)
         _audit(uow, actor, "member.adjustment_" + ("applied" if within else "requested"),
                program.id, command.member_id, now,
@@ -150,8 +158,9 @@ def adjust(ctx: Context, command: Adjust, actor: Actor) -> Outcome[AdjustmentVie
 
 def _apply(uow: Any, program: Program, member_id: str, points: int, reason: str,
            note: str | None, requested_by: str, approved_by: str | None,
-           now: datetime) -> int:
-    """Write an adjustment to the ledger: a lot for points up, FEFO for points down."""
+           now: datetime, *, adjustment_id: str | None = None) -> int:
+    """Write an adjustment to the ledger: a lot for points up, FEFO for points down; and its
+    ``points.adjusted`` event."""
     # The note stays with the adjustment (which an erasure can clear); the append-only
     # ledger only gets the reason code, never free text.
     label = f"adjustment ({reason})"
@@ -170,8 +179,12 @@ def _apply(uow: Any, program: Program, member_id: str, points: int, reason: str,
         paid = min(points, debt)
         if paid:
             uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
-        uow.ledger.apply(member_id, BalanceChange(available=points, lifetime_adjusted=points,
-                                                  debt=-paid), now)
+        balance = uow.ledger.apply(member_id, BalanceChange(
+            available=points, lifetime_adjusted=points, debt=-paid), now)
+        uow.outbox.emit(**points_adjusted(
+            program_id=program.id, member_id=member_id, occurred_at=now, recorded_at=now,
+            points=points, adjustment_id=adjustment_id, reason_code=reason, entry_id=entry_id,
+            approved=approved_by is not None, balance=balance))
         if settings.adjustments.qualifying and compiled.ladder is not None:
             enrolled_at = uow.members.facts_row(program.id, member_id)[2]
             qualify_event_points(uow, program, compiled, member_id, enrolled_at, points,
@@ -183,7 +196,12 @@ def _apply(uow: Any, program: Program, member_id: str, points: int, reason: str,
         kind=EntryKind.ADJUST, points=points, available_delta=points, pending_delta=0,
         occurred_at=now, reason=label, actor=requested_by, approved_by=approved_by), now)
     uow.ledger.take_from_lots(entry_id, allocations)
-    uow.ledger.apply(member_id, BalanceChange(available=points, lifetime_adjusted=points), now)
+    balance = uow.ledger.apply(member_id, BalanceChange(available=points,
+                                                        lifetime_adjusted=points), now)
+    uow.outbox.emit(**points_adjusted(
+        program_id=program.id, member_id=member_id, occurred_at=now, recorded_at=now,
+        points=points, adjustment_id=adjustment_id, reason_code=reason, entry_id=entry_id,
+        approved=approved_by is not None, balance=balance))
     return entry_id
 
 
@@ -204,7 +222,7 @@ def decide(ctx: Context, program_id: str, adjustment_id: str, *, approve: bool,
         entry_id = None
         if approve:
             entry_id = _apply(uow, program, row.member_id, row.points, row.reason, row.note,
-                              row.requested_by, actor.name, now)
+                              row.requested_by, actor.name, now, adjustment_id=row.id)
         uow.desk.set_adjustment(row.id, status="applied" if approve else "rejected",
                                 decided_by=actor.name, decided_at=now, entry_id=entry_id)
         _audit(uow, actor, "member.adjustment_" + ("approved" if approve else "rejected"),
@@ -320,8 +338,11 @@ def forfeit(uow: Any, program: Program, member_id: str, now: datetime, why: str)
     uow.ledger.take_from_lots(entry_id, [Allocation(lot.id, lot.remaining) for lot in open_lots
                                          if lot.remaining] +
                               [Allocation(lot_id, r) for lot_id, r in pending if r])
-    uow.ledger.apply(member_id, BalanceChange(available=-available, pending=-waiting,
-                                              lifetime_expired=available + waiting), now)
+    balance = uow.ledger.apply(member_id, BalanceChange(
+        available=-available, pending=-waiting, lifetime_expired=available + waiting), now)
+    uow.outbox.emit(**points_expired(
+        program_id=program.id, member_id=member_id, occurred_at=now, recorded_at=now,
+        points=available + waiting, cause="closure", entry_ids=[entry_id], balance=balance))
     return available + waiting
 
 
@@ -400,10 +421,15 @@ def merge(ctx: Context, program_id: str, survivor_id: str, merged_id: str, actor
                              activity_at=uow.ledger.last_activity(merged_id))
         uow.desk.copy_qualification(program.id, merged_id, survivor_id)
         uow.desk.copy_tier_history(program.id, merged_id, survivor_id)
+        after_merge(uow, program, survivor_id, merged_id, now)  # referrals
         tier = _merge_tiers(uow, program, survivor_id, merged_id, now)
         uow.desk.set_member(merged_id, status=MemberStatus.CLOSED.value, closed_at=now,
                             merged_into=survivor_id,
                             status_reason=f"merged into {survivor_id}")
+        uow.outbox.emit(**member_merged(
+            program_id=program.id, member_id=merged_id, at=now, survivor_id=survivor_id,
+            points_moved=moved_available, pending_moved=moved_pending, tier=tier,
+            survivor_balance=uow.ledger.balance(survivor_id)))
         _audit(uow, actor, "member.merged", program.id, merged_id, now,
                before={"status": other.status},
                after={"merged_into": survivor_id, "points": moved_available,
@@ -442,6 +468,7 @@ def erase(ctx: Context, program_id: str, member_id: str, actor: Actor) -> Member
         uow.desk.erase(row.id, now)
         if row.status != MemberStatus.CLOSED.value:
             uow.desk.set_member(row.id, status=MemberStatus.CLOSED.value, closed_at=now)
+        uow.outbox.emit(**member_erased(program_id=program.id, member_id=row.id, at=now))
     return _lifecycle(ctx, program_id, member_id, actor, "erased", change)
 
 
@@ -538,6 +565,12 @@ def transfer(ctx: Context, command: Transfer, actor: Actor) -> Outcome[Transferr
                               from_member=command.from_member, to_member=command.to_member,
                               points=command.points, external_id=command.external_id,
                               created_at=now)
+        uow.outbox.emit_many([points_transferred(
+            program_id=program.id, member_id=member_id, occurred_at=now, recorded_at=now,
+            points=points, transfer_id=transfer_id, from_member=command.from_member,
+            to_member=command.to_member, balance=balance)
+            for member_id, points, balance in ((command.from_member, -command.points, sender),
+                                               (command.to_member, command.points, receiver))])
         _audit(uow, actor, "member.transfer", program.id, command.from_member, now,
                after={"transfer": transfer_id, "to": command.to_member,
                       "points": command.points})

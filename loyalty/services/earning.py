@@ -9,9 +9,10 @@ the bookkeeping of limited rules (per-member awards, total budgets).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from loyalty.domain.business_events import points_earned
 from loyalty.domain.ledger import (
     Allocation,
     Balance,
@@ -20,8 +21,15 @@ from loyalty.domain.ledger import (
     LotStatus,
     NewEntry,
 )
-from loyalty.rules.engine import CompiledProgram, Evaluation, MemberFacts, period_bounds
+from loyalty.rules.engine import (
+    CompiledProgram,
+    Evaluation,
+    MemberFacts,
+    days_window_start,
+    period_bounds,
+)
 from loyalty.rules.program import Program
+from loyalty.services.segment_facts import history_facts
 
 
 def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
@@ -56,11 +64,15 @@ def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_i
         enrolled_at=enrolled_at,
         purchases=(uow.usage.purchases_before(member_id, at)
                    if compiled.needs_purchase_count() else 0),
-        spend_last_days={days: uow.usage.spend_between(member_id, at - timedelta(days=days), at)
+        spend_last_days={days: uow.usage.spend_between(
+                             member_id, days_window_start(at, days, program.tz), at)
                          for days in compiled.spend_windows()},
         awarded=awarded,
         rules_ever=frozenset(uow.usage.rules_ever_awarded(member_id, once) if once else ()),
         budget_left=budget_left,
+        # recent purchases and the preferred channel: only when a rule in force asks
+        **(history_facts(uow, program, compiled.needs, member_id, at)
+           if compiled.needs.history else {}),
     )
 
 
@@ -129,6 +141,13 @@ def write_earn(uow: Any, program: Program, compiled: CompiledProgram, member_id:
     if paid:
         uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
         balance = uow.ledger.apply(member_id, BalanceChange(debt=-paid), now)
+    # The outbox: one more INSERT, of what is already at hand (no read).
+    uow.outbox.emit(**points_earned(
+        program_id=program.id, member_id=member_id, occurred_at=occurred_at, recorded_at=now,
+        points=points, pending=pending, entry_id=entry_id, balance=balance, reason=reason,
+        purchase_id=purchase_id, event_id=event_id, available_at=available_at,
+        expires_at=expires_at, program_version=evaluation.version,
+        rules=[result.rule_id for result in applied], debt_paid=paid))
     limited = {rule.id: rule for rule in compiled.tracked_rules()}
     awards = [(r.rule_id, r.points) for r in applied if r.rule_id in limited]
     uow.usage.record_awards(program.id, member_id, entry_id, occurred_at, awards)

@@ -15,6 +15,7 @@ from loyalty.domain.basket import Event
 from loyalty.domain.errors import InvalidRequest, MemberNotActive, MemberNotFound
 from loyalty.domain.members import MemberStatus, new_id
 from loyalty.domain.time import local_date, utc
+from loyalty.rules.program import Program
 from loyalty.services.context import Context
 from loyalty.services.earning import member_facts, write_earn
 from loyalty.services.idempotency import (
@@ -73,43 +74,53 @@ def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
         if replay is not None:
             return replay
         member_id = resolve_member_id(uow, program.id, command.member)
-        profile = uow.members.facts_row(program.id, member_id)
-        if profile is None:
-            raise MemberNotFound(f"there is no member {member_id!r} in this program",
-                                 field="member")
-        status, attributes, enrolled_at = profile
-        if status is MemberStatus.CLOSED:
-            raise MemberNotActive("a closed member no longer earns points",
-                                  member_status=status.value)
-        compiled = uow.programs.compiled_at(program, command.occurred_at)
-        facts = member_facts(uow, program, compiled, member_id, command.occurred_at,
-                             status=status.value, attributes=attributes, enrolled_at=enrolled_at,
-                             trigger=command.type)
-        event = Event(command.type, command.occurred_at, dict(command.properties))
-        evaluation = compiled.evaluate_event(event, facts)
-        event_id = new_id("evt")
-        uow.events.add(id=event_id, program_id=program.id, member_id=member_id,
-                       type=command.type, external_id=command.external_id,
-                       occurred_at=command.occurred_at, recorded_at=now,
-                       properties=dict(command.properties), points_earned=evaluation.points)
-        earned = write_earn(uow, program, compiled, member_id, evaluation,
-                            occurred_at=command.occurred_at, now=now,
-                            reason=f"{command.type} event {command.external_id}",
-                            event_id=event_id, may_wait=False)
-        if compiled.ladder is not None and evaluation.qualifying_points:
-            qualify_event_points(uow, program, compiled, member_id, enrolled_at,
-                                 evaluation.qualifying_points, occurred_at=command.occurred_at,
-                                 now=now, reference=event_id)
-        result = EventRecorded(
-            event_id=event_id, member_id=member_id, type=command.type,
-            external_id=command.external_id, occurred_at=command.occurred_at,
-            points_earned=evaluation.points, expires_at=earned.expires_at,
-            program_version=compiled.version, explanation=evaluation.explanation(),
-            balance=BalanceSnapshot(earned.balance.available, earned.balance.pending),
-        )
+        result = earn_event(uow, program, member_id, command.type, command.external_id,
+                            command.occurred_at, command.properties, now)
         remember(uow, program.id, keys, result)
         uow.commit()
     return Outcome(result)
+
+
+def earn_event(uow: Any, program: Program, member_id: str, event_type: str, external_id: str,
+               occurred_at: datetime, properties: dict[str, Any], now: datetime
+               ) -> EventRecorded:
+    """Record an event of ``member_id`` and earn what its rules give, in the caller's unit
+    of work: the caller claims any idempotency key and commits. Other use cases fire events
+    through it as part of their own write (a survey answer, a completed referral)."""
+    profile = uow.members.facts_row(program.id, member_id)
+    if profile is None:
+        raise MemberNotFound(f"there is no member {member_id!r} in this program",
+                             field="member")
+    status, attributes, enrolled_at = profile
+    if status is MemberStatus.CLOSED:
+        raise MemberNotActive("a closed member no longer earns points",
+                              member_status=status.value)
+    compiled = uow.programs.compiled_at(program, occurred_at)
+    facts = member_facts(uow, program, compiled, member_id, occurred_at,
+                         status=status.value, attributes=attributes, enrolled_at=enrolled_at,
+                         trigger=event_type)
+    event = Event(event_type, occurred_at, dict(properties))
+    evaluation = compiled.evaluate_event(event, facts)
+    event_id = new_id("evt")
+    uow.events.add(id=event_id, program_id=program.id, member_id=member_id,
+                   type=event_type, external_id=external_id,
+                   occurred_at=occurred_at, recorded_at=now,
+                   properties=dict(properties), points_earned=evaluation.points)
+    earned = write_earn(uow, program, compiled, member_id, evaluation,
+                        occurred_at=occurred_at, now=now,
+                        reason=f"{event_type} event {external_id}",
+                        event_id=event_id, may_wait=False)
+    if compiled.ladder is not None and evaluation.qualifying_points:
+        qualify_event_points(uow, program, compiled, member_id, enrolled_at,
+                             evaluation.qualifying_points, occurred_at=occurred_at,
+                             now=now, reference=event_id)
+    return EventRecorded(
+        event_id=event_id, member_id=member_id, type=event_type,
+        external_id=external_id, occurred_at=occurred_at,
+        points_earned=evaluation.points, expires_at=earned.expires_at,
+        program_version=compiled.version, explanation=evaluation.explanation(),
+        balance=BalanceSnapshot(earned.balance.available, earned.balance.pending),
+    )
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.domain.basket import Basket
+from loyalty.domain.business_events import points_earned
 from loyalty.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -35,7 +36,7 @@ from loyalty.domain.errors import (
     MemberNotFound,
     PurchaseNotFound,
 )
-from loyalty.domain.ledger import EntryKind, LotStatus
+from loyalty.domain.ledger import Balance, EntryKind, LotStatus
 from loyalty.domain.members import MemberStatus, new_id
 from loyalty.domain.money import format_minor
 from loyalty.domain.time import utc
@@ -192,11 +193,19 @@ class _Batch:
                 slow.append((line, row))
         if not candidates:
             return slow
-        program = uow.programs.get(candidates[0].command.program_id)
-        candidates, repeated = self.new_ones(uow, program.id, candidates)
+        try:
+            program = uow.programs.get(candidates[0].command.program_id)
+        except LoyaltyError:  # no such program: each row is refused as the use case refuses it
+            return sorted(slow + [(c.line, c.command) for c in candidates],
+                          key=lambda row: row[0])
+        candidates, repeated, again = self.new_ones(uow, program.id, candidates)
         slow += repeated
         candidates = [c for c in candidates if self.right_currency(c, program.currency)]
         members = self.resolve_members(uow, program.id, candidates)
+        # A member a row-by-row row writes to has all its rows of the batch posted row by row,
+        # in file order: a burn, a return or a debt sees the earlier purchases, not the later.
+        crossed = self.members_of(uow, program.id, slow, candidates, members)
+        slow += again
         states = uow.bulk.lock_members(program.id, sorted(set(members.values())))
         versions = uow.bulk.versions(program.id)
         planned: list[_Candidate] = []
@@ -215,7 +224,8 @@ class _Batch:
                     "a closed member no longer earns points", member_status=state.status))
                 continue
             compiled = _compiled_at(uow, program, versions, candidate.command.occurred_at)
-            if compiled is None or state.debt or _needs_history(compiled):
+            if compiled is None or state.debt or _needs_history(compiled) \
+                    or member_id in crossed:
                 later.add(member_id)
             candidate.member_id, candidate.compiled = member_id, compiled
             planned.append(candidate)
@@ -235,12 +245,15 @@ class _Batch:
         return sorted(slow_planned + slow, key=lambda row: row[0])
 
     def new_ones(self, uow: Any, program_id: str, candidates: list[_Candidate]
-                 ) -> tuple[list[_Candidate], list[Row]]:
+                 ) -> tuple[list[_Candidate], list[Row], list[Row]]:
         """Answer the rows whose key was already used (a duplicate, or a conflict); a key
-        repeated within the batch goes to the row-by-row path, after the first."""
+        repeated within the batch goes to the row-by-row path, after the first: with other
+        content (it may be written, if the first is not), or the same (it never is)."""
         known = uow.bulk.known_keys(program_id, sorted({c.key for c in candidates}))
-        seen: set[str] = set()
-        fresh, repeated = [], []
+        seen: dict[str, str] = {}  # key -> fingerprint of its first row
+        fresh: list[_Candidate] = []
+        repeated: list[Row] = []
+        again: list[Row] = []
         for candidate in candidates:
             if candidate.key in known:
                 fingerprint_then, result = known[candidate.key]
@@ -254,11 +267,12 @@ class _Batch:
                     self.answered(candidate.line, Outcome(load(PurchaseRecorded, result),
                                                           replayed=True))
             elif candidate.key in seen:
-                repeated.append((candidate.line, candidate.command))
+                same = seen[candidate.key] == candidate.fingerprint
+                (again if same else repeated).append((candidate.line, candidate.command))
             else:
-                seen.add(candidate.key)
+                seen[candidate.key] = candidate.fingerprint
                 fresh.append(candidate)
-        return fresh, repeated
+        return fresh, repeated, again
 
     def right_currency(self, candidate: _Candidate, currency: str) -> bool:
         if candidate.command.currency == currency:
@@ -267,6 +281,26 @@ class _Batch:
             f"this program runs in {currency}, not {candidate.command.currency}",
             field="currency"))
         return False
+
+    def members_of(self, uow: Any, program_id: str, slow: list[Row],
+                   candidates: list[_Candidate], members: dict[int, str]) -> set[str]:
+        """The members the row-by-row rows may write to, as far as can be told before they
+        run: the member a purchase names, the member of the purchase a return names (recorded
+        earlier, or a purchase of this batch)."""
+        commands = [row for _, row in slow if not isinstance(row, str)]
+        refs = [row.member for row in commands if isinstance(row, RecordPurchase)]
+        found = {ref.member_id for ref in refs if ref.member_id is not None}
+        identities = {(ref.identity.kind.value, ref.identity.value) for ref in refs
+                      if ref.identity is not None}
+        if identities:
+            found.update(uow.bulk.members_by_identity(program_id, identities).values())
+        returned = {(row.purchase_source, row.purchase_external_id) for row in commands
+                    if isinstance(row, ImportReturn)}
+        if returned:
+            found.update(uow.bulk.purchase_members(program_id, returned).values())
+            found.update(members[c.line] for c in candidates if c.line in members
+                         and (c.command.source, c.command.external_id) in returned)
+        return found
 
     def resolve_members(self, uow: Any, program_id: str, candidates: list[_Candidate]
                         ) -> dict[int, str]:
@@ -338,7 +372,8 @@ def _needs_history(compiled: CompiledProgram) -> bool:
     """Whether the program's purchase rules read the member's past (tiers, capped or
     once-only rules, purchase counts, spend windows): then the use case posts row by row."""
     return (compiled.ladder is not None or bool(compiled.tracked_rules("purchase"))
-            or compiled.needs_purchase_count() or bool(compiled.spend_windows()))
+            or compiled.needs_purchase_count() or bool(compiled.spend_windows())
+            or compiled.needs.history)
 
 
 def _write(uow: Any, program: Any, fast: list[_Candidate], states: dict[str, Any],
@@ -346,7 +381,7 @@ def _write(uow: Any, program: Any, fast: list[_Candidate], states: dict[str, Any
     """Evaluate and write the set-based rows: what ``record_purchase_in`` writes, row for row."""
     balances = {m: [s.available, s.pending, s.last_activity_at] for m, s in states.items()}
     touched: dict[str, list[Any]] = {}
-    purchases, lots, entries, keys, results = [], [], [], [], []
+    purchases, lots, entries, keys, results, events = [], [], [], [], [], []
     for candidate in fast:
         command, basket, compiled = candidate.command, candidate.basket, candidate.compiled
         assert compiled is not None
@@ -402,6 +437,14 @@ def _write(uow: Any, program: Any, fast: list[_Candidate], states: dict[str, Any
             balance[0 if not pending else 1] += points
             if balance[2] is None or occurred_at > balance[2]:
                 balance[2] = occurred_at
+            # The outbox row ``write_earn`` emits; its entry id is set below.
+            events.append(points_earned(
+                program_id=program.id, member_id=candidate.member_id, occurred_at=occurred_at,
+                recorded_at=now, points=points, pending=pending, entry_id=0,
+                balance=Balance(balance[0], balance[1]), reason=entries[-1]["reason"],
+                purchase_id=purchase_id, available_at=available_at, expires_at=expires_at,
+                program_version=evaluation.version,
+                rules=[result.rule_id for result in applied]))
             change = touched.setdefault(candidate.member_id, [0, 0, 0])
             change[0 if not pending else 1] += points
             change[2] += points
@@ -422,10 +465,13 @@ def _write(uow: Any, program: Any, fast: list[_Candidate], states: dict[str, Any
         keys.append({"program_id": program.id, "key": candidate.key,
                      "fingerprint": candidate.fingerprint, "result": dump(result),
                      "created_at": now})
-    for lot, entry, lot_id in zip(lots, entries, uow.bulk.lot_ids(len(lots)), strict=True):
+    for lot, entry, event, lot_id, entry_id in zip(
+            lots, entries, events, uow.bulk.lot_ids(len(lots)), uow.bulk.entry_ids(len(entries)),
+            strict=True):
         lot["id"] = entry["lot_id"] = lot_id
+        entry["id"] = event["payload"]["entry_id"] = entry_id
     uow.bulk.write(
-        purchases=purchases, lots=lots, entries=entries, keys=keys, events=[],
+        purchases=purchases, lots=lots, entries=entries, keys=keys, events=events,
         balances=[{"m": m, "d_available": a, "d_pending": p, "d_earned": e, "at": now,
                    "activity_at": balances[m][2]} for m, (a, p, e) in touched.items()],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from loyalty.domain.business_events import points_released
 from loyalty.domain.ledger import (
     Allocation,
     BalanceChange,
@@ -130,11 +131,15 @@ def release_pending(ctx: Context, *, batch_size: int = 500) -> JobReport:
                 paid = min(remaining, uow.ledger.lock_member(member_id).debt)
                 if paid:  # a return left a debt: released points pay it first
                     uow.ledger.take_from_lots(entry_id, [Allocation(lot_id, paid)])
-                uow.ledger.apply(
+                balance = uow.ledger.apply(
                     member_id,
                     BalanceChange(available=remaining, pending=-remaining, debt=-paid),
                     now,
                 )
+                uow.outbox.emit(**points_released(
+                    program_id=program_id, member_id=member_id, occurred_at=available_at,
+                    recorded_at=now, points=remaining, entry_id=entry_id,
+                    purchase_id=purchase_id, debt_paid=paid, balance=balance))
                 points += remaining
                 entries += 1
             uow.commit()

@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from loyalty.domain.business_events import points_expired
 from loyalty.domain.ledger import (
     Allocation,
     BalanceChange,
@@ -31,7 +32,8 @@ def expire_due_lots(
     time_zone: str | None = None,
 ) -> tuple[list[Lot], int, int]:
     """Expire what is left of ``lots`` past their expiry; return the lots still alive, the
-    points expired and the entries written. One expire entry per expiry instant, dated then."""
+    points expired and the entries written. One expire entry per expiry instant, dated then,
+    and one ``points.expired`` event for them all."""
     due: dict[datetime, list[Lot]] = defaultdict(list)
     alive: list[Lot] = []
     for lot in lots:
@@ -42,6 +44,9 @@ def expire_due_lots(
             alive.append(lot)
     expired_total = 0
     tz = zone(time_zone) if time_zone else None
+    entry_ids: list[int] = []
+    expired: list[tuple[int, datetime]] = []
+    balance = None
     for expires_at in sorted(due):
         group = due[expires_at]
         points = sum(lot.remaining for lot in group)
@@ -60,8 +65,16 @@ def expire_due_lots(
             now,
         )
         uow.ledger.take_from_lots(entry_id, [Allocation(lot.id, lot.remaining) for lot in group])
-        uow.ledger.apply(member_id, BalanceChange(available=-points, lifetime_expired=points), now)
+        balance = uow.ledger.apply(member_id, BalanceChange(available=-points,
+                                                            lifetime_expired=points), now)
         expired_total += points
+        entry_ids.append(entry_id)
+        expired.append((points, expires_at))
+    if balance is not None:
+        uow.outbox.emit(**points_expired(
+            program_id=program_id, member_id=member_id, occurred_at=expired[-1][1],
+            recorded_at=now, points=expired_total, cause="expiry", entry_ids=entry_ids,
+            balance=balance, expired=expired))
     return alive, expired_total, len(due)
 
 
@@ -95,7 +108,11 @@ def expire_if_inactive(uow: Any, program: Any, member_id: str, lots: list[Lot],
     )
     uow.ledger.take_from_lots(entry_id, [Allocation(lot.id, lot.remaining) for lot in lots
                                          if lot.remaining > 0])
-    uow.ledger.apply(member_id, BalanceChange(available=-points, lifetime_expired=points), now)
+    balance = uow.ledger.apply(member_id, BalanceChange(available=-points,
+                                                        lifetime_expired=points), now)
+    uow.outbox.emit(**points_expired(
+        program_id=program.id, member_id=member_id, occurred_at=deadline, recorded_at=now,
+        points=points, cause="inactivity", entry_ids=[entry_id], balance=balance))
     return []
 
 

@@ -10,6 +10,7 @@ from loyalty.domain.errors import InvalidRequest, MemberNotFound
 from loyalty.domain.members import Identity, Member, MemberStatus, new_id
 from loyalty.services.context import Context
 from loyalty.services.idempotency import IdempotencyKey, Outcome, claim, remember, serialisable
+from loyalty.services.referrals import referrer_for_enrolment, start_referrals
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EnrollMember:
     identities: tuple[Identity, ...]
     attributes: dict[str, Any] = field(default_factory=dict)
     request_key: IdempotencyKey | None = None
+    referral_code: str | None = None  # the code of the member who referred this one
 
 
 def enroll_member(ctx: Context, command: EnrollMember) -> Outcome[Member]:
@@ -62,7 +64,10 @@ def enroll_member(ctx: Context, command: EnrollMember) -> Outcome[Member]:
             attributes=dict(command.attributes),
             identities=command.identities,
         )
+        referrer = referrer_for_enrolment(uow, program, command.referral_code,
+                                          command.identities, now)
         uow.members.add(member, now)
+        start_referrals(uow, program, member.id, referrer, now)
         remember(uow, program.id, keys, member)
         uow.commit()
     return Outcome(member)

@@ -43,6 +43,7 @@ class CreateProgram:
     settings: dict[str, Any]
     rules: list[dict[str, Any]] | None = None
     tiers: dict[str, Any] | None = None
+    segments: list[dict[str, Any]] | None = None
 
 
 def validated(document: Any, program: Program) -> ProgramDefinition:
@@ -89,6 +90,8 @@ def create_program(ctx: Context, command: CreateProgram, actor: str = "cli") -> 
     document: dict[str, Any] = {"settings": command.settings, "rules": command.rules or []}
     if command.tiers is not None:
         document["tiers"] = command.tiers
+    if command.segments is not None:
+        document["segments"] = command.segments
     definition = validated(document, program)
     document = _document(definition)
     with ctx.uow() as uow:

@@ -12,11 +12,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from loyalty.domain.business_events import (
+    points_redeemed,
+    voucher_cancelled,
+    voucher_consumed,
+    voucher_issued,
+)
 from loyalty.domain.errors import (
     MemberNotActive,
     MemberNotFound,
     RedemptionNotFound,
     RewardNotFound,
+    RewardOutOfStock,
     RewardUnavailable,
     VoucherNotFound,
     VoucherNotUsable,
@@ -37,6 +44,7 @@ from loyalty.services.idempotency import (
     serialisable,
 )
 from loyalty.services.ledger_writes import spendable_lots
+from loyalty.services.notices import record_reward_wait
 from loyalty.services.points import get_balance
 
 
@@ -59,6 +67,9 @@ def _gives(reward: Reward) -> dict[str, str]:
     return {key: value for key, value in found.items() if value is not None}
 
 
+OUT_OF_STOCK = "it is out of stock"
+
+
 def _why_not(uow: Any, program: Program, compiled: CompiledProgram, reward: Reward,
              member_id: str, now: datetime, issued: dict[str, int]) -> str | None:
     """Why the member may not take ``reward`` now, or ``None``."""
@@ -73,7 +84,7 @@ def _why_not(uow: Any, program: Program, compiled: CompiledProgram, reward: Rewa
         if tier not in reward.tiers:
             return f"it is for members of the tiers {', '.join(reward.tiers)}"
     if reward.stock is not None and issued.get(reward.id, 0) >= reward.stock:
-        return "it is out of stock"
+        return OUT_OF_STOCK
     if reward.per_member is not None:
         start, end = period_bounds(reward.per_member.period, now, program.tz)
         if uow.rewards.redeemed_between(member_id, reward.id, start, end) >= \
@@ -140,6 +151,17 @@ class Redeemed:
 
 
 def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
+    try:
+        return _redeem(ctx, command)
+    except RewardOutOfStock:
+        # The refusal rolled its transaction back (the idempotency claim with it, so a retry
+        # once there is stock again redeems): the wait, to tell the member when the reward is
+        # back, is recorded in a transaction of its own.
+        record_reward_wait(ctx, command.program_id, command.reward_id, command.member_id)
+        raise
+
+
+def _redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
     natural = (f"redemption:{command.external_id}",
                fingerprint(replace(command, request_key=None)))
     with ctx.uow() as uow:
@@ -166,8 +188,9 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
         why = _why_not(uow, program, compiled, reward, command.member_id, now,
                        uow.rewards.issued(program.id))
         if why is not None:
-            raise RewardUnavailable(f"this member cannot take {reward.name!r}: {why}",
-                                    reward_id=reward.id)
+            refusal = RewardOutOfStock if why == OUT_OF_STOCK else RewardUnavailable
+            raise refusal(f"this member cannot take {reward.name!r}: {why}",
+                          reward_id=reward.id)
         debt = uow.ledger.debt_of(command.member_id)
         if debt:
             from loyalty.domain.errors import InsufficientPoints
@@ -178,12 +201,13 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
         allocations = allocate_fefo(lots, reward.cost, now)
         if reward.stock is not None and not uow.rewards.take_unit(program.id, reward.id,
                                                                   reward.stock):
-            raise RewardUnavailable(f"{reward.name!r} is out of stock", reward_id=reward.id)
+            raise RewardOutOfStock(f"{reward.name!r} is out of stock", reward_id=reward.id)
         redemption_id, code = new_id("red"), new_voucher_code()
+        reason = f"redeemed {reward.cost} for {reward.name} (voucher {code})"
         entry_id = uow.ledger.append(program.id, command.member_id, NewEntry(
             kind=EntryKind.REDEEM, points=-reward.cost, available_delta=-reward.cost,
             pending_delta=0, occurred_at=now, external_ref=command.external_id,
-            reason=f"redeemed {reward.cost} for {reward.name} (voucher {code})"), now)
+            reason=reason), now)
         uow.ledger.take_from_lots(entry_id, allocations)
         balance = uow.ledger.apply(command.member_id,
                                    BalanceChange(available=-reward.cost,
@@ -199,9 +223,14 @@ def redeem(ctx: Context, command: Redeem) -> Outcome[Redeemed]:
             code=code, program_id=program.id, member_id=command.member_id,
             redemption_id=redemption_id, reward_id=reward.id, kind=reward.kind.value,
             gives=_gives(reward), status="valid", issued_at=now, expires_at=expires_at)
-        uow.outbox.emit(program_id=program.id, member_id=command.member_id,
-                        type="voucher.issued", occurred_at=now, recorded_at=now,
-                        payload={"reward": reward.id, "redemption": redemption_id})
+        uow.outbox.emit_many([
+            points_redeemed(program_id=program.id, member_id=command.member_id,
+                            occurred_at=now, recorded_at=now, points=reward.cost,
+                            entry_id=entry_id, reason=reason,
+                            balance=balance, reward_id=reward.id, redemption_id=redemption_id),
+            voucher_issued(program_id=program.id, member_id=command.member_id, at=now,
+                           redemption_id=redemption_id, reward_id=reward.id, code=code,
+                           points=reward.cost, expires_at=expires_at)])
         voucher = VoucherView(code, "valid", reward.id, reward.kind.value, _gives(reward),
                               command.member_id, redemption_id, now, expires_at, None, None)
         result = Redeemed(redemption_id, command.member_id, reward.id, reward.name, reward.cost,
@@ -249,9 +278,10 @@ def consume_voucher(ctx: Context, program_id: str, code: str, reference: str
                                    + (f" (used for {row.used_reference})"
                                       if view.state == "used" else ""), state=view.state)
         uow.rewards.set_voucher(code, status="used", used_at=now, used_reference=reference)
-        uow.outbox.emit(program_id=program_id, member_id=row.member_id, type="voucher.consumed",
-                        occurred_at=now, recorded_at=now,
-                        payload={"reward": row.reward_id, "reference": reference})
+        uow.outbox.emit(**voucher_consumed(
+            program_id=program_id, member_id=row.member_id, at=now,
+            redemption_id=row.redemption_id, reward_id=row.reward_id, code=code,
+            reference=reference))
         uow.commit()
     return Outcome(replace(view, state="used", used_at=now, used_reference=reference))
 
@@ -294,6 +324,10 @@ def cancel_redemption(ctx: Context, program_id: str, redemption_id: str, actor: 
             available=row.points, lifetime_redeemed=-row.points), now)
         uow.rewards.set_redemption(row.id, status="cancelled", cancelled_at=now)
         uow.rewards.set_voucher(row.voucher_code, status="cancelled")
+        uow.outbox.emit(**voucher_cancelled(
+            program_id=program_id, member_id=row.member_id, at=now, redemption_id=row.id,
+            reward_id=row.reward_id, code=row.voucher_code, points=row.points,
+            balance=balance))
         compiled = uow.programs.compiled_at(uow.programs.get(program_id), now)
         reward = compiled.definition.reward(row.reward_id)
         if reward is None or reward.stock is not None:

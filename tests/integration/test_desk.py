@@ -43,6 +43,7 @@ from loyalty.domain.errors import (
 from loyalty.domain.members import Identity, Member
 from loyalty.services import desk
 from loyalty.services.events import RecordEvent, record_event
+from loyalty.services.feedback import RecordFeedback, record_feedback
 from loyalty.services.jobs import expire_points, release_pending
 from loyalty.services.members import EnrollMember, MemberRef, enroll_member, find_member
 from loyalty.services.points import DebitPoints, debit_points, get_balance
@@ -684,6 +685,8 @@ def test_an_erased_member_leaves_no_personal_data_and_every_figure_stays(ctx, no
                                   "review", "EVT-1", datetime.now(UTC) - timedelta(hours=1),
                                   {"comment": f"{NAME} loved the tea", "stars": 5}))
     adjusting(ctx, ada, 15, note=f"{NAME}'s parcel came late; call {PHONE}")
+    record_feedback(ctx, RecordFeedback("shop", ada.id, "SURVEY-1", "nps", 3, "email",
+                                        comment=f"{NAME} here, call me on {PHONE}"))
     figures = program_figures(ctx)
     assert figures == (40 + 25 + 15 + 12, 0, 40 + 25 + 12)  # the adjustment is not earned
     assert any(NAME in text for text in dump_database(ctx).values())  # the check can see it

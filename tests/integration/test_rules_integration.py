@@ -351,7 +351,7 @@ def test_member_spend_last_days_adds_up_the_purchases_of_the_window_before_this_
     january_1 = buy(ctx, ada, "60.00", utc("2026-01-01 12:00"))  # nothing before
     january_20 = buy(ctx, ada, "50.00", utc("2026-01-20 12:00"))  # 60 before: not yet
     january_25 = buy(ctx, ada, "10.00", utc("2026-01-25 12:00"))  # 60 + 50 = 110 before
-    # 30 days before 14 February noon is 15 January noon: 1 January no longer counts
+    # the last 30 days of 14 February begin on 16 January (in Paris): 1 January no longer counts
     february_14 = buy(ctx, ada, "10.00", utc("2026-02-14 12:00"))  # 50 + 10 = 60
 
     assert [p.points_earned for p in (january_1, january_20, january_25, february_14)] \

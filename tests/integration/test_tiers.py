@@ -103,8 +103,10 @@ def history_of(ctx, member: Member) -> list[tuple[str | None, str, str]]:
 
 
 def events_of(ctx, member: Member) -> list[tuple[str, dict[str, Any]]]:
+    """The member's tier events (the outbox also holds its points events)."""
     with ctx.uow(read_only=True) as uow:
-        return [(e.type, dict(e.payload)) for e in uow.outbox.events(member.id)]
+        return [(e.type, dict(e.payload)) for e in uow.outbox.events(member.id)
+                if e.type.startswith("tier.")]
 
 
 def available(ctx, member: Member) -> int:

@@ -67,6 +67,12 @@ BODIES = {
     "desk.Merge": {"merge": "mem_other"},
     "desk.Transfers": {"to_member": "mem_other", "points": 1, "external_id": "T-1"},
     "purchase_batches.PurchaseBatch": None,  # filled with the member's id
+    "engagement.Feedback": {"external_id": "S-1", "kind": "nps", "score": 9,
+                            "channel": "email"},
+    "webhooks.Webhooks": {"url": "https://intruder.example.com/hooks"},
+    "webhooks.Webhook": {"active": False},  # PATCH (and DELETE, which sends no body)
+    "webhooks.DeliveriesReplay": {"status": "dead"},
+    "webhooks.DeliveryReplay": None,
 }
 
 
@@ -120,7 +126,7 @@ def test_every_caller_a_route_does_not_accept_is_turned_away_and_nothing_is_writ
         assert access is not None
         url = (rule.rule.replace("<program>", "shop").replace("<member_id>", world["bob"].id)
                .replace("<key_id>", "0123456789abcdef"))
-        url = re.sub(r"<int[^>]*:version>", "1", url)
+        url = re.sub(r"<int[^>]*:(version|delivery_id)>", "1", url)
         body = BODIES.get(rule.endpoint)
         if rule.endpoint == "purchases.Purchases":
             body = purchase_body(world["bob"].id)

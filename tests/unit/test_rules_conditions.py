@@ -440,6 +440,9 @@ def test_every_named_fact_is_covered_by_these_tests() -> None:
         "line.unit_price", "time.weekday", "time.hour", "time.date", "time.month", "time.day",
         "member.tier", "member.status", "member.days_since_enrollment", "member.purchases",
         "member.spend_last_days", "member.birth_month", "member.is_birthday_month", "event.type",
+        # the facts segments brought: tested in test_segments_definition.py
+        "member.purchases_last_days", "member.days_since_last_purchase",
+        "member.preferred_channel",
     }
 
 
