@@ -11,16 +11,19 @@ from sqlalchemy.orm import Session
 
 from loyalty.adapters.orm import (
     AdjustmentRow,
+    DomainEventRow,
     EventRow,
     FeedbackRow,
     IdempotencyRecordRow,
     LotRow,
     MemberIdentityRow,
     MemberRow,
+    NoticeRow,
     PurchaseReturnRow,
     PurchaseRow,
     QualifyingActivityRow,
     RedemptionRow,
+    RewardWaitRow,
     RuleAwardRow,
     TierChangeRow,
     TransferRow,
@@ -142,6 +145,13 @@ class DeskRepository:
                              .values(note=None))
         self.session.execute(update(FeedbackRow).where(FeedbackRow.member_id == member_id)
                              .values(comment=None))
+        # notices say what the member was told (a birthday notice dates the birthday)
+        self.session.execute(update(NoticeRow).where(NoticeRow.member_id == member_id)
+                             .values(payload={}))
+        self.session.execute(delete(RewardWaitRow).where(RewardWaitRow.member_id == member_id))
+        self.session.execute(update(DomainEventRow).where(
+            DomainEventRow.member_id == member_id, DomainEventRow.type.like("notice.%"))
+            .values(payload={}))
         quoted = self.session.execute(
             select(IdempotencyRecordRow.program_id, IdempotencyRecordRow.key)
             .where(cast(IdempotencyRecordRow.result, String).like(f"%{member_id}%"))).all()

@@ -58,10 +58,18 @@ class EventRecorded:
     balance: BalanceSnapshot
 
 
+# Events whose checks live in the engine: posting them directly would skip those checks.
+ENGINE_EVENTS = frozenset({"survey_answered", "referral_completed"})
+
+
 def record_event(ctx: Context, command: RecordEvent) -> Outcome[EventRecorded]:
     if not _TYPE.match(command.type):
         raise InvalidRequest("an event type has 1 to 64 lower-case letters, digits, '-', '_' "
                              "or '.'", field="type")
+    if command.type in ENGINE_EVENTS:
+        raise InvalidRequest(f"{command.type!r} events are fired by the engine itself (when a "
+                             "survey is answered, when a referral completes), not posted",
+                             field="type")
     command = replace(command, occurred_at=utc(command.occurred_at))
     now = ctx.clock.now()
     if command.occurred_at > now + ctx.future_tolerance:

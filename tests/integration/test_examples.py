@@ -18,11 +18,19 @@ import yaml
 from freezegun import freeze_time
 
 from loyalty.domain.basket import PurchaseLine
+from loyalty.domain.errors import InvalidRequest
 from loyalty.domain.members import Identity, Member
 from loyalty.domain.money import Money
 from loyalty.rules.definition import load_definition, money_problems
 from loyalty.services.context import Context
-from loyalty.services.events import EventRecorded, RecordEvent, fire_birthdays, record_event
+from loyalty.services.events import (
+    ENGINE_EVENTS,
+    EventRecorded,
+    RecordEvent,
+    earn_event,
+    fire_birthdays,
+    record_event,
+)
 from loyalty.services.jobs import expire_points, release_pending
 from loyalty.services.members import EnrollMember, MemberRef, enroll_member
 from loyalty.services.points import BalanceView, get_balance
@@ -92,9 +100,17 @@ def buy(ctx: Context, program_id: str, member: Member, at: datetime, *lines: Pur
 def post(ctx: Context, program_id: str, member: Member, event_type: str, at: datetime,
          **properties: Any) -> EventRecorded:
     with freeze_time(at):
-        return record_event(ctx, RecordEvent(program_id, MemberRef(member_id=member.id),
-                                             event_type, f"{event_type}-{next(_ids)}", at,
-                                             properties)).result
+        if event_type not in ENGINE_EVENTS:
+            return record_event(ctx, RecordEvent(program_id, MemberRef(member_id=member.id),
+                                                 event_type, f"{event_type}-{next(_ids)}", at,
+                                                 properties)).result
+        # the engine fires these itself (a completed referral, an answered survey)
+        with ctx.uow() as uow:
+            program = uow.programs.get(program_id)
+            result = earn_event(uow, program, member.id, event_type,
+                                f"{event_type}-{next(_ids)}", at, properties, at)
+            uow.commit()
+        return result
 
 
 def balance_of(ctx: Context, program_id: str, member: Member, at: datetime) -> BalanceView:
@@ -525,6 +541,20 @@ def test_a_verified_review_earns_25_points_up_to_three_a_month(ctx):
     assert last_night.points_earned == 0
     assert points_by_rule(may) == {"review": 25}
     assert balance_of(ctx, WEBSHOP, sam, new_york("2026-05-01 09:00")).available == 100
+
+
+@pytest.mark.parametrize("event_type", sorted(ENGINE_EVENTS))
+def test_events_the_engine_fires_itself_cannot_be_posted_to_earn_their_rewards(ctx,
+                                                                                event_type):
+    open_program(ctx, WEBSHOP)
+    sam = a_customer(ctx, WEBSHOP, "email:sam@example.com")
+
+    with pytest.raises(InvalidRequest) as refused:
+        record_event(ctx, RecordEvent(WEBSHOP, MemberRef(member_id=sam.id), event_type,
+                                      "forged-1", datetime.now(UTC), {}))
+
+    assert refused.value.field == "type"
+    assert balance_of(ctx, WEBSHOP, sam, datetime.now(UTC)).available == 0
 
 
 def test_each_referred_friend_earns_500_points_up_to_five_a_year(ctx):

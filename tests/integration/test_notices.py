@@ -378,6 +378,29 @@ def test_a_birthday_is_noticed_once_a_year_on_the_day_in_the_program_zone(ctx):
     assert told(ctx, ada) == [("birthday", "2026"), ("birthday", "2027")]
 
 
+def test_erasure_blanks_what_the_member_was_told_and_forgets_their_reward_waits(ctx):
+    a_noticing_program(ctx, notices={"birthday": True})
+    ada = enrolled(ctx, birth_date="1990-03-10")
+    run(ctx, "2026-03-10 09:00:00")
+    with ctx.uow() as uow:
+        uow.session.add(RewardWaitRow(program_id="shop", reward_id="mug", member_id=ada.id,
+                                      since=datetime(2026, 3, 10, tzinfo=UTC)))
+        uow.commit()
+
+    with freeze_time("2026-03-11 09:00:00"):
+        erase(ctx, "shop", ada.id, AGENT)
+
+    with ctx.uow(read_only=True) as uow:
+        notices = uow.session.scalars(select(NoticeRow.payload)
+                                      .where(NoticeRow.member_id == ada.id)).all()
+        events = uow.session.scalars(select(DomainEventRow.payload).where(
+            DomainEventRow.member_id == ada.id, DomainEventRow.type.like("notice.%"))).all()
+        waits = uow.session.scalar(select(func.count()).select_from(RewardWaitRow)
+                                   .where(RewardWaitRow.member_id == ada.id))
+    assert notices == [{}] and events == [{}]
+    assert waits == 0
+
+
 def test_a_29_february_birthday_is_noticed_on_28_february_in_other_years(ctx):
     a_noticing_program(ctx, notices={"birthday": True})
     leap = enrolled(ctx, birth_date="2000-02-29")
