@@ -17,15 +17,25 @@ _DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 def _money(description: str) -> fields.String:
-    return fields.String(allow_none=True, metadata={
-        "description": f"{description}; a decimal string in the program's currency",
-        "example": "12.34", "pattern": _DECIMAL})
+    return fields.String(
+        allow_none=True,
+        metadata={
+            "description": f"{description}; a decimal string in the program's currency",
+            "example": "12.34",
+            "pattern": _DECIMAL,
+        },
+    )
 
 
 def _rate(description: str, example: str = "0.3333") -> fields.String:
-    return fields.String(allow_none=True, metadata={
-        "description": f"{description}; a decimal string, null when its denominator is zero",
-        "example": example, "pattern": _DECIMAL})
+    return fields.String(
+        allow_none=True,
+        metadata={
+            "description": f"{description}; a decimal string, null when its denominator is zero",
+            "example": example,
+            "pattern": _DECIMAL,
+        },
+    )
 
 
 def _count(description: str, *, nullable: bool = False) -> fields.Integer:
@@ -33,18 +43,39 @@ def _count(description: str, *, nullable: bool = False) -> fields.Integer:
 
 
 class AnalyticsQuerySchema(Schema):
-    start = fields.Date(required=True, data_key="from", metadata={
-        "description": "the period's first day, in the program's time zone (included)"})
-    end = fields.Date(required=True, data_key="to", metadata={
-        "description": "the period's last day, in the program's time zone (included); "
-                       "at most 731 days after from"})
-    by = Text(load_default=None, validate=validate.OneOf(BREAKDOWNS), metadata={
-        "description": "a breakdown beside the totals: per purchase channel or current tier"})
-    interval = Text(load_default=None, validate=validate.OneOf(INTERVALS), metadata={
-        "description": "the trend's buckets; default: day up to 31 days, week up to 184, "
-                       "month beyond"})
-    top = fields.Integer(load_default=10, validate=validate.Range(1, MAX_TOP), metadata={
-        "description": "how many rewards the popularity list shows"})
+    start = fields.Date(
+        required=True,
+        data_key="from",
+        metadata={"description": "the period's first day, in the program's time zone (included)"},
+    )
+    end = fields.Date(
+        required=True,
+        data_key="to",
+        metadata={
+            "description": "the period's last day, in the program's time zone (included); "
+            "at most 731 days after from"
+        },
+    )
+    by = Text(
+        load_default=None,
+        validate=validate.OneOf(BREAKDOWNS),
+        metadata={
+            "description": "a breakdown beside the totals: per purchase channel or current tier"
+        },
+    )
+    interval = Text(
+        load_default=None,
+        validate=validate.OneOf(INTERVALS),
+        metadata={
+            "description": "the trend's buckets; default: day up to 31 days, week up to 184, "
+            "month beyond"
+        },
+    )
+    top = fields.Integer(
+        load_default=10,
+        validate=validate.Range(1, MAX_TOP),
+        metadata={"description": "how many rewards the popularity list shows"},
+    )
 
 
 class FiguresSchema(Schema):
@@ -78,8 +109,7 @@ class FiguresSchema(Schema):
     points_pending = _count("pending points now", nullable=True)
     redemption_rate = _rate("redeemed / issued")
     breakage_rate = _rate("expired / (redeemed + expired)")
-    liability_points = _count("outstanding available points now (debts count 0)",
-                              nullable=True)
+    liability_points = _count("outstanding available points now (debts count 0)", nullable=True)
     liability = _money("outstanding points x the cost of a point")
     pending_liability = _money("pending points x the cost of a point")
 
@@ -97,8 +127,9 @@ class TrendPointSchema(Schema):
 
 class TierCountSchema(Schema):
     tier = fields.String()
-    name = fields.String(allow_none=True, metadata={
-        "description": "null: a tier the ladder in force no longer has"})
+    name = fields.String(
+        allow_none=True, metadata={"description": "null: a tier the ladder in force no longer has"}
+    )
     members = fields.Integer()
 
 
@@ -126,10 +157,10 @@ class AnalyticsSchema(Schema):
     days = fields.Integer()
     previous_from = fields.Date()
     previous_to = fields.Date()
-    as_of = fields.AwareDateTime(metadata={
-        "description": "the instant of pending points, liability and tier distribution"})
-    cost_per_point = fields.String(metadata={"description": "currency units",
-                                             "pattern": _DECIMAL})
+    as_of = fields.AwareDateTime(
+        metadata={"description": "the instant of pending points, liability and tier distribution"}
+    )
+    cost_per_point = fields.String(metadata={"description": "currency units", "pattern": _DECIMAL})
     interval = fields.String()
     by = fields.String(allow_none=True)
     totals = fields.Nested(FiguresSchema)
@@ -140,4 +171,3 @@ class AnalyticsSchema(Schema):
     tier_moves_up = fields.Integer()
     tier_moves_down = fields.Integer()
     rewards = fields.List(fields.Nested(RewardCountSchema))
-

@@ -38,27 +38,36 @@ def webhooks() -> None:
 @webhooks.command("create")
 @click.option("--program", "program_id", required=True)
 @click.option("--url", required=True, help="http:// or https:// URL that receives the events")
-@click.option("--event-type", "event_types", multiple=True,
-              help="an event type to send (repeat the option); none: every type")
+@click.option(
+    "--event-type",
+    "event_types",
+    multiple=True,
+    help="an event type to send (repeat the option); none: every type",
+)
 @click.pass_context
-def webhooks_create(ctx: click.Context, program_id: str, url: str,
-                    event_types: tuple[str, ...]) -> None:
+def webhooks_create(
+    ctx: click.Context, program_id: str, url: str, event_types: tuple[str, ...]
+) -> None:
     """Register an endpoint; print its id and its signing secret (shown this once)."""
     from loyalty.domain.errors import LoyaltyError
     from loyalty.services.access import Actor
     from loyalty.services.webhooks import CreateEndpoint, create_endpoint
 
     try:
-        created = create_endpoint(bootstrap(_settings(ctx)),
-                                  CreateEndpoint(program_id, url, event_types),
-                                  Actor(_operator()))
+        created = create_endpoint(
+            bootstrap(_settings(ctx)),
+            CreateEndpoint(program_id, url, event_types),
+            Actor(_operator()),
+        )
     except LoyaltyError as error:
         _fail(error)
         return
     endpoint = created.endpoint
-    click.echo(f"Created webhook endpoint {endpoint.endpoint_id} for {endpoint.url} ("
-               + (", ".join(endpoint.event_types) or "every event type")
-               + "). Keep its signing secret now; it is not shown again:")
+    click.echo(
+        f"Created webhook endpoint {endpoint.endpoint_id} for {endpoint.url} ("
+        + (", ".join(endpoint.event_types) or "every event type")
+        + "). Keep its signing secret now; it is not shown again:"
+    )
     click.echo(created.secret)
 
 
@@ -77,22 +86,36 @@ def webhooks_list(ctx: click.Context, program_id: str) -> None:
         return
     for endpoint in endpoints:
         state = "active" if endpoint.active else "inactive"
-        click.echo(f"{endpoint.endpoint_id}  {state:<8}  {endpoint.url}  "
-                   + (",".join(endpoint.event_types) or "*"))
+        click.echo(
+            f"{endpoint.endpoint_id}  {state:<8}  {endpoint.url}  "
+            + (",".join(endpoint.event_types) or "*")
+        )
 
 
 @webhooks.command("replay")
 @click.option("--program", "program_id", required=True)
 @click.argument("endpoint_id")
-@click.option("--status", type=click.Choice(["dead", "delivered"]), default="dead",
-              show_default=True)
+@click.option(
+    "--status", type=click.Choice(["dead", "delivered"]), default="dead", show_default=True
+)
 @click.option("--from", "since", type=_INSTANT, help="events recorded at or after (UTC date)")
 @click.option("--to", "until", type=_INSTANT, help="events recorded before (UTC date)")
-@click.option("--delivery", "delivery_id", type=click.IntRange(1, 2**63 - 1),
-              help="replay this one delivery only")
+@click.option(
+    "--delivery",
+    "delivery_id",
+    type=click.IntRange(1, 2**63 - 1),
+    help="replay this one delivery only",
+)
 @click.pass_context
-def webhooks_replay(ctx: click.Context, program_id: str, endpoint_id: str, status: str,
-                    since: Any, until: Any, delivery_id: int | None) -> None:
+def webhooks_replay(
+    ctx: click.Context,
+    program_id: str,
+    endpoint_id: str,
+    status: str,
+    since: Any,
+    until: Any,
+    delivery_id: int | None,
+) -> None:
     """Make ENDPOINT_ID's dead (or delivered) deliveries pending again; the next
     `loyalty jobs deliver-webhooks` sends them."""
     from loyalty.domain.errors import LoyaltyError
@@ -105,8 +128,15 @@ def webhooks_replay(ctx: click.Context, program_id: str, endpoint_id: str, statu
             replay_delivery(context, program_id, endpoint_id, delivery_id, actor)
             count = 1
         else:
-            count = replay_deliveries(context, program_id, endpoint_id, actor, status=status,
-                                      since=_utc(since), until=_utc(until)).replayed
+            count = replay_deliveries(
+                context,
+                program_id,
+                endpoint_id,
+                actor,
+                status=status,
+                since=_utc(since),
+                until=_utc(until),
+            ).replayed
     except LoyaltyError as error:
         _fail(error)
         return
@@ -114,14 +144,21 @@ def webhooks_replay(ctx: click.Context, program_id: str, endpoint_id: str, statu
 
 
 @jobs.command("deliver-webhooks")
-@click.option("--once", is_flag=True,
-              help="send what is due now, then exit (default: keep running)")
+@click.option(
+    "--once", is_flag=True, help="send what is due now, then exit (default: keep running)"
+)
 @click.option("--limit", type=click.IntRange(1), help="at most N attempts per pass")
-@click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
-              help="seconds to wait, when idle, before looking again")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=5.0,
+    show_default=True,
+    help="seconds to wait, when idle, before looking again",
+)
 @click.pass_context
-def jobs_deliver_webhooks(ctx: click.Context, once: bool, limit: int | None,
-                          interval: float) -> None:
+def jobs_deliver_webhooks(
+    ctx: click.Context, once: bool, limit: int | None, interval: float
+) -> None:
     """Send the outbox's events to the webhook endpoints: signed, retried with exponential
     backoff, dead-lettered after LOYALTY_WEBHOOK_MAX_ATTEMPTS failures. Several copies may
     run at once."""
@@ -133,9 +170,11 @@ def jobs_deliver_webhooks(ctx: click.Context, once: bool, limit: int | None,
     while True:
         report = deliver_webhooks(context, send=send, policy=policy, limit=limit)
         if once or report.attempts or report.events:
-            click.echo(f"Fanned out {report.events} event(s) into {report.deliveries} "
-                       f"deliveries; delivered {report.delivered}, failed {report.failed} "
-                       f"(to retry), dead {report.dead}.")
+            click.echo(
+                f"Fanned out {report.events} event(s) into {report.deliveries} "
+                f"deliveries; delivered {report.delivered}, failed {report.failed} "
+                f"(to retry), dead {report.dead}."
+            )
         if once:
             return
         if not report.attempts:

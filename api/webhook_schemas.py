@@ -14,16 +14,22 @@ EVENT_TYPES = list(known_event_types())
 
 def _event_types(**kwargs: object) -> fields.List:
     return fields.List(
-        Text(validate=validate.OneOf(EVENT_TYPES)), validate=validate.Length(0, len(EVENT_TYPES)),
+        Text(validate=validate.OneOf(EVENT_TYPES)),
+        validate=validate.Length(0, len(EVENT_TYPES)),
         metadata={"description": "the event types sent to the endpoint; empty: every type"},
-        **kwargs)
+        **kwargs,
+    )
 
 
 def _url(**kwargs: object) -> Text:
-    return Text(validate=validate.Length(1, MAX_URL_LENGTH),
-                metadata={"description": "http:// or https:// URL, without credentials or "
-                                         "fragment", "example": "https://crm.example.com/hooks"},
-                **kwargs)
+    return Text(
+        validate=validate.Length(1, MAX_URL_LENGTH),
+        metadata={
+            "description": "http:// or https:// URL, without credentials or fragment",
+            "example": "https://crm.example.com/hooks",
+        },
+        **kwargs,
+    )
 
 
 class CreateWebhookSchema(Schema):
@@ -47,9 +53,13 @@ class WebhookSchema(Schema):
 
 class WebhookCreatedSchema(Schema):
     endpoint = fields.Nested(WebhookSchema)
-    secret = fields.String(metadata={
-        "description": "whsec_ + base64 of 32 random bytes: the signing secret, shown this "
-                       "once", "example": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    secret = fields.String(
+        metadata={
+            "description": "whsec_ + base64 of 32 random bytes: the signing secret, shown this "
+            "once",
+            "example": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        }
+    )
 
 
 class WebhookListSchema(Schema):
@@ -71,8 +81,9 @@ class DeliverySchema(Schema):
     attempts = fields.Integer()
     next_attempt_at = fields.AwareDateTime(allow_none=True)
     last_attempt_at = fields.AwareDateTime(allow_none=True)
-    last_status = fields.Integer(allow_none=True,
-                                 metadata={"description": "HTTP status of the last answer"})
+    last_status = fields.Integer(
+        allow_none=True, metadata={"description": "HTTP status of the last answer"}
+    )
     last_error = fields.String(allow_none=True)
     delivered_at = fields.AwareDateTime(allow_none=True)
     recorded_at = fields.AwareDateTime(metadata={"description": "when the event was recorded"})
@@ -85,8 +96,9 @@ class DeliveryPageSchema(Schema):
 
 class ReplaySchema(Schema):
     status = Text(load_default="dead", validate=validate.OneOf(["dead", "delivered"]))
-    since = Instant(data_key="from", metadata={
-        "description": "events recorded at or after this instant"})
+    since = Instant(
+        data_key="from", metadata={"description": "events recorded at or after this instant"}
+    )
     until = Instant(data_key="to", metadata={"description": "events recorded before it"})
 
 

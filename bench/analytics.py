@@ -25,8 +25,7 @@ class ReportTiming:
     active_members: int
 
 
-def bench_report(ctx: Context, program_id: str, *, today: date | None = None
-                 ) -> list[ReportTiming]:
+def bench_report(ctx: Context, program_id: str, *, today: date | None = None) -> list[ReportTiming]:
     """Time the report over the 31 days to ``today`` (default: the clock's day, UTC) without
     and with each breakdown, and over the 365 days to it, month by month. A breakdown by tier
     is skipped in a program without tiers."""
@@ -47,8 +46,14 @@ def bench_report(ctx: Context, program_id: str, *, today: date | None = None
             if error.field == "by":
                 continue  # no tiers
             raise
-        timings.append(ReportTiming(label, time.perf_counter() - started,
-                                    report.totals.purchases, report.totals.active_members))
+        timings.append(
+            ReportTiming(
+                label,
+                time.perf_counter() - started,
+                report.totals.purchases,
+                report.totals.active_members,
+            )
+        )
     return timings
 
 
@@ -58,5 +63,7 @@ if __name__ == "__main__":
 
     url, program = sys.argv[1], sys.argv[2]
     for timing in bench_report(bootstrap(Settings(database_url=url)), program):
-        print(f"{timing.label:<28} {timing.seconds:7.2f} s  ({timing.purchases:,} purchases, "
-              f"{timing.active_members:,} active members)")
+        print(
+            f"{timing.label:<28} {timing.seconds:7.2f} s  ({timing.purchases:,} purchases, "
+            f"{timing.active_members:,} active members)"
+        )

@@ -40,8 +40,15 @@ class Received:
         return self.message["data"]
 
 
-def signature_is_valid(secret: str, message_id: str, timestamp: str, body: bytes,
-                       signatures: str, *, now: float | None = None) -> bool:
+def signature_is_valid(
+    secret: str,
+    message_id: str,
+    timestamp: str,
+    body: bytes,
+    signatures: str,
+    *,
+    now: float | None = None,
+) -> bool:
     """The spec's check: HMAC-SHA256 with the base64-decoded secret over
     ``id.timestamp.body``, one of the space-separated ``v1,`` signatures matching, and a
     timestamp within five minutes."""
@@ -73,10 +80,17 @@ class Receiver:
                 message = Received(
                     self.headers.get("webhook-id", ""),
                     int(self.headers.get("webhook-timestamp") or 0),
-                    self.headers.get("webhook-signature", ""), body,
-                    signature_is_valid(receiver.secret, self.headers.get("webhook-id", ""),
-                                       self.headers.get("webhook-timestamp", ""), body,
-                                       self.headers.get("webhook-signature", "")), 0)
+                    self.headers.get("webhook-signature", ""),
+                    body,
+                    signature_is_valid(
+                        receiver.secret,
+                        self.headers.get("webhook-id", ""),
+                        self.headers.get("webhook-timestamp", ""),
+                        body,
+                        self.headers.get("webhook-signature", ""),
+                    ),
+                    0,
+                )
                 status = receiver.answer(message) if message.verified else 401
                 if receiver.delay:
                     time.sleep(receiver.delay)

@@ -14,9 +14,13 @@ from api.views import context
 from loyalty.domain.access import Scope
 from loyalty.services import analytics
 
-blp = Blueprint("analytics", __name__, url_prefix="/v1/programs/<program>",
-                description="The program's figures: members, purchases, surveys, points, "
-                            "liability, tiers and rewards, for a period.")
+blp = Blueprint(
+    "analytics",
+    __name__,
+    url_prefix="/v1/programs/<program>",
+    description="The program's figures: members, purchases, surveys, points, "
+    "liability, tiers and rewards, for a period.",
+)
 
 
 @blp.route("/analytics")
@@ -37,4 +41,5 @@ class Analytics(MethodView):
         defined in the README. Writes nothing.
         """
         return analytics.analytics_report(
-            context(), analytics.ReportRequest(program_id=program, **query)).document()
+            context(), analytics.ReportRequest(program_id=program, **query)
+        ).document()

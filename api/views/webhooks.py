@@ -28,9 +28,12 @@ from loyalty.services import webhooks
 from loyalty.services.access import Actor
 
 blp = Blueprint(
-    "webhooks", __name__, url_prefix="/v1/programs/<program>/webhooks",
+    "webhooks",
+    __name__,
+    url_prefix="/v1/programs/<program>/webhooks",
     description="Webhook endpoints: where the program's business events are sent, signed the "
-                "Standard Webhooks way, with retries, a dead-letter state and replays.")
+    "Standard Webhooks way, with retries, a dead-letter state and replays.",
+)
 
 
 def _actor() -> Actor:
@@ -83,8 +86,14 @@ class Webhook(MethodView):
         """
         types = data.get("event_types")
         return webhooks.update_endpoint(
-            context(), program, endpoint_id, _actor(), url=data.get("url"),
-            event_types=tuple(types) if types is not None else None, active=data.get("active"))
+            context(),
+            program,
+            endpoint_id,
+            _actor(),
+            url=data.get("url"),
+            event_types=tuple(types) if types is not None else None,
+            active=data.get("active"),
+        )
 
     @requires(Scope.ADMIN)
     @blp.response(200, WebhookSchema)
@@ -112,9 +121,14 @@ class Deliveries(MethodView):
         limit = query.get("limit", settings().page_size_default)
         if limit > settings().page_size_max:
             raise InvalidRequest(f"limit is at most {settings().page_size_max}", field="limit")
-        return webhooks.list_deliveries(context(), program, endpoint_id,
-                                        status=query.get("status"),
-                                        cursor=query.get("cursor"), limit=limit)
+        return webhooks.list_deliveries(
+            context(),
+            program,
+            endpoint_id,
+            status=query.get("status"),
+            cursor=query.get("cursor"),
+            limit=limit,
+        )
 
 
 @blp.route("/<endpoint_id>/deliveries:replay")
@@ -130,9 +144,15 @@ class DeliveriesReplay(MethodView):
         attempts counted afresh; ``loyalty jobs deliver-webhooks`` sends them, in order per
         member.
         """
-        return webhooks.replay_deliveries(context(), program, endpoint_id, _actor(),
-                                          status=data["status"], since=data.get("since"),
-                                          until=data.get("until"))
+        return webhooks.replay_deliveries(
+            context(),
+            program,
+            endpoint_id,
+            _actor(),
+            status=data["status"],
+            since=data.get("since"),
+            until=data.get("until"),
+        )
 
 
 @blp.route("/<endpoint_id>/deliveries/<int(max=9223372036854775807):delivery_id>/replay")

@@ -101,16 +101,17 @@ class AnalyticsRepository:
     # -- grouping keys -----------------------------------------------------------------------
 
     @staticmethod
-    def _tier_of(member_id: Any, lowest: str | None) -> Any:
+    def _tier_of(lowest: str | None) -> Any:
         """The member's current tier, as a column of an outer join with ``member_tiers``."""
         return func.coalesce(MemberTierRow.tier, literal(lowest or ""))
 
-    def _keyed(self, query: Any, by: str | None, *, member_id: Any, channel: Any | None,
-               lowest: str | None) -> tuple[Any, list[Any]]:
+    def _keyed(
+        self, query: Any, by: str | None, *, member_id: Any, channel: Any | None, lowest: str | None
+    ) -> tuple[Any, list[Any]]:
         """``query`` with the breakdown's key column (labelled ``k``) and the join it needs,
         plus the key column to group by (none for the whole program)."""
         if by == TIER:
-            key = self._tier_of(member_id, lowest)
+            key = self._tier_of(lowest)
             query = query.outerjoin(MemberTierRow, MemberTierRow.member_id == member_id)
             return query.add_columns(key.label("k")), [key]
         if by == CHANNEL and channel is not None:
@@ -121,9 +122,16 @@ class AnalyticsRepository:
 
     # -- purchases ---------------------------------------------------------------------------
 
-    def purchases(self, program_id: str, *, previous_start: datetime, start: datetime,
-                  end: datetime, by: str | None, lowest: str | None
-                  ) -> dict[str, PurchaseAggregate]:
+    def purchases(
+        self,
+        program_id: str,
+        *,
+        previous_start: datetime,
+        start: datetime,
+        end: datetime,
+        by: str | None,
+        lowest: str | None,
+    ) -> dict[str, PurchaseAggregate]:
         """Per group: the purchases of the period and of the previous period, grouped first
         by member (and key), then by key; then the refunds of the period's purchases."""
         p = PurchaseRow
@@ -134,37 +142,54 @@ class AnalyticsRepository:
             func.sum(case((in_period, p.total), else_=0)).label("revenue"),
             _count_if(p.occurred_at < start).label("n_previous"),
         ).select_from(PurchaseRow)
-        per_member, keys = self._keyed(per_member, by, member_id=p.member_id,
-                                       channel=p.channel, lowest=lowest)
-        members = (per_member.where(p.program_id == program_id, p.occurred_at >= previous_start,
-                                    p.occurred_at < end)
-                   .group_by(p.member_id, *keys).subquery())
+        per_member, keys = self._keyed(
+            per_member, by, member_id=p.member_id, channel=p.channel, lowest=lowest
+        )
+        members = (
+            per_member.where(
+                p.program_id == program_id, p.occurred_at >= previous_start, p.occurred_at < end
+            )
+            .group_by(p.member_id, *keys)
+            .subquery()
+        )
         m = members.c
-        found = {row[0]: [_int(v) for v in row[1:]] for row in self.session.execute(
-            select(
-                m.k,
-                _count_if(m.n > 0),
-                _count_if(m.n > 1),
-                func.sum(m.n),
-                func.sum(m.revenue),
-                _count_if(m.n_previous > 0),
-                _count_if(and_(m.n_previous > 0, m.n > 0)),
-            ).group_by(m.k)
-        )}
+        found = {
+            row[0]: [_int(v) for v in row[1:]]
+            for row in self.session.execute(
+                select(
+                    m.k,
+                    _count_if(m.n > 0),
+                    _count_if(m.n > 1),
+                    func.sum(m.n),
+                    func.sum(m.revenue),
+                    _count_if(m.n_previous > 0),
+                    _count_if(and_(m.n_previous > 0, m.n > 0)),
+                ).group_by(m.k)
+            )
+        }
         refunds, refund_keys = self._keyed(
-            select(func.sum(PurchaseReturnRow.amount)).select_from(PurchaseReturnRow)
+            select(func.sum(PurchaseReturnRow.amount))
+            .select_from(PurchaseReturnRow)
             .join(PurchaseRow, p.id == PurchaseReturnRow.purchase_id),
-            by, member_id=p.member_id, channel=p.channel, lowest=lowest)
+            by,
+            member_id=p.member_id,
+            channel=p.channel,
+            lowest=lowest,
+        )
         for amount, key in self.session.execute(
-                refunds.where(PurchaseReturnRow.program_id == program_id,
-                              p.occurred_at >= start, p.occurred_at < end)
-                .group_by(*refund_keys)):
+            refunds.where(
+                PurchaseReturnRow.program_id == program_id,
+                p.occurred_at >= start,
+                p.occurred_at < end,
+            ).group_by(*refund_keys)
+        ):
             if key in found:
                 found[key][3] -= _int(amount)
         return {key: PurchaseAggregate(*values) for key, values in found.items()}
 
-    def revenue_to_date(self, program_id: str, *, end: datetime, by: str | None,
-                        lowest: str | None) -> dict[str, int]:
+    def revenue_to_date(
+        self, program_id: str, *, end: datetime, by: str | None, lowest: str | None
+    ) -> dict[str, int]:
         """Per group: the revenue of every purchase before ``end``, net of every refund of
         them. Plain sums (purchases, then returns), never a join per purchase: by tier, the
         purchases of the members of each tier above the lowest are found from ``member_tiers``
@@ -177,94 +202,145 @@ class AnalyticsRepository:
         if by == TIER:
             found = {lowest or "": total}
             # a correlated sum per member: both databases then start from member_tiers
-            spent = (select(func.sum(p.total))
-                     .where(p.member_id == t.member_id, p.occurred_at < end).scalar_subquery())
-            higher = (select(t.tier, spent.label("spent"))
-                      .where(t.program_id == program_id, t.tier != (lowest or "")).subquery())
+            spent = (
+                select(func.sum(p.total))
+                .where(p.member_id == t.member_id, p.occurred_at < end)
+                .scalar_subquery()
+            )
+            higher = (
+                select(t.tier, spent.label("spent"))
+                .where(t.program_id == program_id, t.tier != (lowest or ""))
+                .subquery()
+            )
             for tier, amount in self.session.execute(
-                    select(higher.c.tier, func.sum(higher.c.spent)).group_by(higher.c.tier)):
+                select(higher.c.tier, func.sum(higher.c.spent)).group_by(higher.c.tier)
+            ):
                 found[tier] = _int(amount)
                 found[lowest or ""] -= _int(amount)
         refunded, keys = self._keyed(
-            select(func.sum(r.amount)).select_from(PurchaseReturnRow)
+            select(func.sum(r.amount))
+            .select_from(PurchaseReturnRow)
             .join(PurchaseRow, p.id == r.purchase_id),
-            by, member_id=p.member_id, channel=None, lowest=lowest)
+            by,
+            member_id=p.member_id,
+            channel=None,
+            lowest=lowest,
+        )
         for amount, key in self.session.execute(
-                refunded.where(r.program_id == program_id, before_end).group_by(*keys)):
+            refunded.where(r.program_id == program_id, before_end).group_by(*keys)
+        ):
             found[key] = found.get(key, 0) - _int(amount)
         return found
 
-    def purchase_trend(self, program_id: str, bounds: Sequence[datetime]
-                       ) -> dict[int, PurchaseBucket]:
+    def purchase_trend(
+        self, program_id: str, bounds: Sequence[datetime]
+    ) -> dict[int, PurchaseBucket]:
         """Per bucket: distinct members, purchases and revenue net of refunds."""
         p = PurchaseRow
         rows = (
             select(bucket_of(p.occurred_at, bounds).label("b"), p.member_id, p.total)
-            .where(p.program_id == program_id, p.occurred_at >= bounds[0],
-                   p.occurred_at < bounds[-1])
+            .where(
+                p.program_id == program_id, p.occurred_at >= bounds[0], p.occurred_at < bounds[-1]
+            )
             .subquery()
         )
-        found = {int(b): [_int(a), _int(n), _int(r)] for b, a, n, r in self.session.execute(
-            select(rows.c.b, func.count(rows.c.member_id.distinct()), func.count(),
-                   func.sum(rows.c.total)).group_by(rows.c.b))}
-        refunds = (select(bucket_of(p.occurred_at, bounds).label("b"),
-                          PurchaseReturnRow.amount)
-                   .select_from(PurchaseReturnRow)
-                   .join(PurchaseRow, p.id == PurchaseReturnRow.purchase_id)
-                   .where(PurchaseReturnRow.program_id == program_id,
-                          p.occurred_at >= bounds[0], p.occurred_at < bounds[-1])
-                   .subquery())
+        found = {
+            int(b): [_int(a), _int(n), _int(r)]
+            for b, a, n, r in self.session.execute(
+                select(
+                    rows.c.b,
+                    func.count(rows.c.member_id.distinct()),
+                    func.count(),
+                    func.sum(rows.c.total),
+                ).group_by(rows.c.b)
+            )
+        }
+        refunds = (
+            select(bucket_of(p.occurred_at, bounds).label("b"), PurchaseReturnRow.amount)
+            .select_from(PurchaseReturnRow)
+            .join(PurchaseRow, p.id == PurchaseReturnRow.purchase_id)
+            .where(
+                PurchaseReturnRow.program_id == program_id,
+                p.occurred_at >= bounds[0],
+                p.occurred_at < bounds[-1],
+            )
+            .subquery()
+        )
         for b, amount in self.session.execute(
-                select(refunds.c.b, func.sum(refunds.c.amount)).group_by(refunds.c.b)):
+            select(refunds.c.b, func.sum(refunds.c.amount)).group_by(refunds.c.b)
+        ):
             if int(b) in found:
                 found[int(b)][2] -= _int(amount)
         return {b: PurchaseBucket(*values) for b, values in found.items()}
 
     # -- members -----------------------------------------------------------------------------
 
-    def members(self, program_id: str, *, start: datetime, end: datetime, by: str | None,
-                lowest: str | None) -> dict[str, MemberAggregate]:
+    def members(
+        self, program_id: str, *, start: datetime, end: datetime, by: str | None, lowest: str | None
+    ) -> dict[str, MemberAggregate]:
         m = MemberRow
         query = select(func.count(), _count_if(m.enrolled_at >= start)).select_from(MemberRow)
         query, keys = self._keyed(query, by, member_id=m.id, channel=None, lowest=lowest)
         rows = self.session.execute(
-            query.where(m.program_id == program_id, m.enrolled_at < end,
-                        m.merged_into.is_(None)).group_by(*keys)
+            query.where(
+                m.program_id == program_id, m.enrolled_at < end, m.merged_into.is_(None)
+            ).group_by(*keys)
         ).all()
         return {row[2]: MemberAggregate(_int(row[0]), _int(row[1])) for row in rows}
 
     def enrolment_trend(self, program_id: str, bounds: Sequence[datetime]) -> dict[int, int]:
         m = MemberRow
-        rows = (select(bucket_of(m.enrolled_at, bounds).label("b"))
-                .where(m.program_id == program_id, m.enrolled_at >= bounds[0],
-                       m.enrolled_at < bounds[-1], m.merged_into.is_(None))
-                .subquery())
-        return {int(b): _int(n) for b, n in self.session.execute(
-            select(rows.c.b, func.count()).group_by(rows.c.b)).all()}
+        rows = (
+            select(bucket_of(m.enrolled_at, bounds).label("b"))
+            .where(
+                m.program_id == program_id,
+                m.enrolled_at >= bounds[0],
+                m.enrolled_at < bounds[-1],
+                m.merged_into.is_(None),
+            )
+            .subquery()
+        )
+        return {
+            int(b): _int(n)
+            for b, n in self.session.execute(
+                select(rows.c.b, func.count()).group_by(rows.c.b)
+            ).all()
+        }
 
     def tier_distribution(self, program_id: str, lowest: str) -> dict[str, int]:
         """Members who are not closed, by current tier."""
         m = MemberRow
-        key = self._tier_of(m.id, lowest)
-        return {tier: _int(n) for tier, n in self.session.execute(
-            select(key, func.count()).select_from(MemberRow)
-            .outerjoin(MemberTierRow, MemberTierRow.member_id == m.id)
-            .where(m.program_id == program_id, m.status != "closed")
-            .group_by(key)).all()}
+        key = self._tier_of(lowest)
+        return {
+            tier: _int(n)
+            for tier, n in self.session.execute(
+                select(key, func.count())
+                .select_from(MemberRow)
+                .outerjoin(MemberTierRow, MemberTierRow.member_id == m.id)
+                .where(m.program_id == program_id, m.status != "closed")
+                .group_by(key)
+            ).all()
+        }
 
-    def tier_moves(self, program_id: str, *, start: datetime, end: datetime
-                   ) -> list[tuple[str | None, str, int]]:
+    def tier_moves(
+        self, program_id: str, *, start: datetime, end: datetime
+    ) -> list[tuple[str | None, str, int]]:
         """(from, to, changes) of the tier changes in the period."""
         t = TierChangeRow
-        return [(f, to, _int(n)) for f, to, n in self.session.execute(
-            select(t.from_tier, t.to_tier, func.count())
-            .where(t.program_id == program_id, t.at >= start, t.at < end)
-            .group_by(t.from_tier, t.to_tier)).all()]
+        return [
+            (f, to, _int(n))
+            for f, to, n in self.session.execute(
+                select(t.from_tier, t.to_tier, func.count())
+                .where(t.program_id == program_id, t.at >= start, t.at < end)
+                .group_by(t.from_tier, t.to_tier)
+            ).all()
+        ]
 
     # -- points ------------------------------------------------------------------------------
 
-    def points(self, program_id: str, *, start: datetime, end: datetime, by: str | None,
-               lowest: str | None) -> dict[str, dict[str, int]]:
+    def points(
+        self, program_id: str, *, start: datetime, end: datetime, by: str | None, lowest: str | None
+    ) -> dict[str, dict[str, int]]:
         """Per group, the sum of the points of each entry kind in the period. By channel, only
         the entries of purchases (earned, reversed), under their purchase's channel."""
         e = LedgerEntryRow
@@ -273,73 +349,103 @@ class AnalyticsRepository:
         if by == CHANNEL:
             query = query.join(PurchaseRow, PurchaseRow.id == e.purchase_id)
             kinds = ("earn", "pending_earn", "reverse")
-        query, keys = self._keyed(query, by, member_id=e.member_id, channel=PurchaseRow.channel,
-                                  lowest=lowest)
+        query, keys = self._keyed(
+            query, by, member_id=e.member_id, channel=PurchaseRow.channel, lowest=lowest
+        )
         rows = self.session.execute(
-            query.where(e.program_id == program_id, e.occurred_at >= start, e.occurred_at < end,
-                        e.kind.in_(kinds)).group_by(*keys, e.kind)
+            query.where(
+                e.program_id == program_id,
+                e.occurred_at >= start,
+                e.occurred_at < end,
+                e.kind.in_(kinds),
+            ).group_by(*keys, e.kind)
         ).all()
         found: dict[str, dict[str, int]] = {}
         for kind, points, key in rows:
             found.setdefault(key, {})[kind] = _int(points)
         return found
 
-    def points_trend(self, program_id: str, bounds: Sequence[datetime]
-                     ) -> dict[int, dict[str, int]]:
+    def points_trend(
+        self, program_id: str, bounds: Sequence[datetime]
+    ) -> dict[int, dict[str, int]]:
         e = LedgerEntryRow
-        rows = (select(bucket_of(e.occurred_at, bounds).label("b"), e.kind, e.points)
-                .where(e.program_id == program_id, e.occurred_at >= bounds[0],
-                       e.occurred_at < bounds[-1], e.kind.in_(POINT_KINDS))
-                .subquery())
+        rows = (
+            select(bucket_of(e.occurred_at, bounds).label("b"), e.kind, e.points)
+            .where(
+                e.program_id == program_id,
+                e.occurred_at >= bounds[0],
+                e.occurred_at < bounds[-1],
+                e.kind.in_(POINT_KINDS),
+            )
+            .subquery()
+        )
         found: dict[int, dict[str, int]] = {}
         for b, kind, points in self.session.execute(
-                select(rows.c.b, rows.c.kind, func.sum(rows.c.points))
-                .group_by(rows.c.b, rows.c.kind)).all():
+            select(rows.c.b, rows.c.kind, func.sum(rows.c.points)).group_by(rows.c.b, rows.c.kind)
+        ).all():
             found.setdefault(int(b), {})[kind] = _int(points)
         return found
 
-    def balances(self, program_id: str, *, by: str | None, lowest: str | None
-                 ) -> dict[str, BalanceAggregate]:
+    def balances(
+        self, program_id: str, *, by: str | None, lowest: str | None
+    ) -> dict[str, BalanceAggregate]:
         """Pending and outstanding points now, from the members' summary rows."""
         b = MemberBalanceRow
-        query = select(func.sum(b.pending),
-                       func.sum(case((b.available > 0, b.available), else_=0)))
+        query = select(func.sum(b.pending), func.sum(case((b.available > 0, b.available), else_=0)))
         query = query.select_from(MemberBalanceRow)
-        query, keys = self._keyed(query, by, member_id=b.member_id, channel=None,
-                                  lowest=lowest)
+        query, keys = self._keyed(query, by, member_id=b.member_id, channel=None, lowest=lowest)
         rows = self.session.execute(query.where(b.program_id == program_id).group_by(*keys)).all()
         return {row[2]: BalanceAggregate(_int(row[0]), _int(row[1])) for row in rows}
 
     # -- rewards and feedback ----------------------------------------------------------------
 
-    def reward_popularity(self, program_id: str, *, start: datetime, end: datetime,
-                          top: int) -> list[tuple[str, str, int, int]]:
+    def reward_popularity(
+        self, program_id: str, *, start: datetime, end: datetime, top: int
+    ) -> list[tuple[str, str, int, int]]:
         """(reward id, name, redemptions, points) of the most redeemed rewards in the period;
         cancelled redemptions do not count."""
         r = RedemptionRow
         count = func.count()
-        return [(reward, name, _int(n), _int(points)) for reward, name, n, points in
-                self.session.execute(
-                    select(r.reward_id, func.max(r.reward_name), count, func.sum(r.points))
-                    .where(r.program_id == program_id, r.created_at >= start,
-                           r.created_at < end, r.status == "issued")
-                    .group_by(r.reward_id).order_by(count.desc(), r.reward_id).limit(top)
-                ).all()]
+        return [
+            (reward, name, _int(n), _int(points))
+            for reward, name, n, points in self.session.execute(
+                select(r.reward_id, func.max(r.reward_name), count, func.sum(r.points))
+                .where(
+                    r.program_id == program_id,
+                    r.created_at >= start,
+                    r.created_at < end,
+                    r.status == "issued",
+                )
+                .group_by(r.reward_id)
+                .order_by(count.desc(), r.reward_id)
+                .limit(top)
+            ).all()
+        ]
 
-    def feedback(self, program_id: str, *, start: datetime, end: datetime, by: str | None,
-                 lowest: str | None) -> dict[str, dict[str, FeedbackAggregate]]:
+    def feedback(
+        self, program_id: str, *, start: datetime, end: datetime, by: str | None, lowest: str | None
+    ) -> dict[str, dict[str, FeedbackAggregate]]:
         """Per group and kind (nps, csat, ces): answers, their total, promoters, detractors."""
         f = FeedbackRow
-        query = select(f.kind, func.count(), func.sum(f.score), _count_if(f.score >= 9),
-                       _count_if(f.score <= 6)).select_from(FeedbackRow)
-        query, keys = self._keyed(query, by, member_id=f.member_id, channel=f.channel,
-                                  lowest=lowest)
+        query = select(
+            f.kind,
+            func.count(),
+            func.sum(f.score),
+            _count_if(f.score >= 9),
+            _count_if(f.score <= 6),
+        ).select_from(FeedbackRow)
+        query, keys = self._keyed(
+            query, by, member_id=f.member_id, channel=f.channel, lowest=lowest
+        )
         found: dict[str, dict[str, FeedbackAggregate]] = {}
         for kind, n, total, promoters, detractors, key in self.session.execute(
-                query.where(f.program_id == program_id, f.answered_at >= start,
-                            f.answered_at < end).group_by(*keys, f.kind)).all():
+            query.where(
+                f.program_id == program_id, f.answered_at >= start, f.answered_at < end
+            ).group_by(*keys, f.kind)
+        ).all():
             found.setdefault(key, {})[kind] = FeedbackAggregate(
-                _int(n), _int(total), _int(promoters), _int(detractors))
+                _int(n), _int(total), _int(promoters), _int(detractors)
+            )
         return found
 
 

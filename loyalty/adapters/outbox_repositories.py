@@ -22,8 +22,9 @@ class OutboxRepository:
 
     def emit(self, *, program_id: str, member_id: str | None, type: str,
              occurred_at: datetime, recorded_at: datetime, payload: dict[str, Any]) -> None:
-        """Write one event (``loyalty.domain.business_events`` builds the arguments)."""
-        self.session.execute(_INSERT_EVENT, {
+        """Write one event (``loyalty.domain.business_events`` builds the arguments), on the
+        session's connection as the posting path's other prebuilt statements."""
+        self.session.connection().execute(_INSERT_EVENT, {
             "program_id": program_id, "member_id": member_id, "type": type,
             "occurred_at": occurred_at, "recorded_at": recorded_at, "payload": payload,
         })
@@ -31,7 +32,7 @@ class OutboxRepository:
     def emit_many(self, events: Sequence[dict[str, Any]]) -> None:
         """Write several events in one statement (executemany): for bulk paths."""
         if events:
-            self.session.execute(_INSERT_EVENT, list(events))
+            self.session.connection().execute(_INSERT_EVENT, list(events))
 
     def events(self, member_id: str) -> list[DomainEventRow]:
         """The member's domain events, oldest first."""

@@ -59,9 +59,20 @@ class DeliveryRecord:
 
 
 _D, _E = WebhookDeliveryRow, DomainEventRow
-_RECORD_COLUMNS = (_D.id, _D.event_id, _E.type, _D.member_id, _D.status, _D.attempts,
-                   _D.next_attempt_at, _D.last_attempt_at, _D.last_status, _D.last_error,
-                   _D.delivered_at, _E.recorded_at)
+_RECORD_COLUMNS = (
+    _D.id,
+    _D.event_id,
+    _E.type,
+    _D.member_id,
+    _D.status,
+    _D.attempts,
+    _D.next_attempt_at,
+    _D.last_attempt_at,
+    _D.last_status,
+    _D.last_error,
+    _D.delivered_at,
+    _E.recorded_at,
+)
 
 
 class WebhookRepository:
@@ -75,23 +86,31 @@ class WebhookRepository:
         self.session.add(WebhookEndpointRow(**values))
         self.session.flush()
 
-    def endpoint(self, program_id: str, endpoint_id: str, *, lock: bool = False
-                 ) -> WebhookEndpointRow | None:
-        query = select(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint_id,
-                                                 WebhookEndpointRow.program_id == program_id)
+    def endpoint(
+        self, program_id: str, endpoint_id: str, *, lock: bool = False
+    ) -> WebhookEndpointRow | None:
+        query = select(WebhookEndpointRow).where(
+            WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.program_id == program_id
+        )
         if lock:
             query = query.with_for_update()
         return self.session.execute(
-            query.execution_options(populate_existing=True)).scalar_one_or_none()
+            query.execution_options(populate_existing=True)
+        ).scalar_one_or_none()
 
     def endpoints(self, program_id: str) -> list[WebhookEndpointRow]:
-        return list(self.session.scalars(
-            select(WebhookEndpointRow).where(WebhookEndpointRow.program_id == program_id)
-            .order_by(WebhookEndpointRow.created_at, WebhookEndpointRow.id)))
+        return list(
+            self.session.scalars(
+                select(WebhookEndpointRow)
+                .where(WebhookEndpointRow.program_id == program_id)
+                .order_by(WebhookEndpointRow.created_at, WebhookEndpointRow.id)
+            )
+        )
 
     def update_endpoint(self, endpoint_id: str, **values: Any) -> None:
-        self.session.execute(update(WebhookEndpointRow)
-                             .where(WebhookEndpointRow.id == endpoint_id).values(**values))
+        self.session.execute(
+            update(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint_id).values(**values)
+        )
 
     def newest_event_id(self) -> int:
         return int(self.session.scalar(select(func.max(DomainEventRow.id))) or 0)
@@ -103,18 +122,25 @@ class WebhookRepository:
         second job waits, then finds them done."""
         rows = self.session.execute(
             select(_E.id, _E.program_id, _E.member_id, _E.type)
-            .where(_E.delivered_at.is_(None)).order_by(_E.id).limit(limit).with_for_update()
+            .where(_E.delivered_at.is_(None))
+            .order_by(_E.id)
+            .limit(limit)
+            .with_for_update()
         ).all()
         return [(row[0], row[1], row[2], row[3]) for row in rows]
 
-    def active_endpoints(self, program_ids: Iterable[str]
-                         ) -> list[tuple[str, str, list[str], int]]:
+    def active_endpoints(self, program_ids: Iterable[str]) -> list[tuple[str, str, list[str], int]]:
         """(id, program, subscribed types, cursor) of the programs' active endpoints."""
         rows = self.session.execute(
-            select(WebhookEndpointRow.id, WebhookEndpointRow.program_id,
-                   WebhookEndpointRow.event_types, WebhookEndpointRow.cursor)
-            .where(WebhookEndpointRow.program_id.in_(sorted(set(program_ids))),
-                   WebhookEndpointRow.active.is_(True))
+            select(
+                WebhookEndpointRow.id,
+                WebhookEndpointRow.program_id,
+                WebhookEndpointRow.event_types,
+                WebhookEndpointRow.cursor,
+            ).where(
+                WebhookEndpointRow.program_id.in_(sorted(set(program_ids))),
+                WebhookEndpointRow.active.is_(True),
+            )
         ).all()
         return [(row[0], row[1], list(row[2] or []), row[3]) for row in rows]
 
@@ -123,12 +149,14 @@ class WebhookRepository:
         if not rows:
             return
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        self.session.execute(dialect_insert(WebhookDeliveryRow).on_conflict_do_nothing(),
-                             list(rows))
+        self.session.execute(
+            dialect_insert(WebhookDeliveryRow).on_conflict_do_nothing(), list(rows)
+        )
 
     def mark_fanned_out(self, event_ids: Sequence[int], at: datetime) -> None:
-        self.session.execute(update(DomainEventRow).where(DomainEventRow.id.in_(event_ids))
-                             .values(delivered_at=at))
+        self.session.execute(
+            update(DomainEventRow).where(DomainEventRow.id.in_(event_ids)).values(delivered_at=at)
+        )
 
     # -- sending --------------------------------------------------------------------------
 
@@ -137,44 +165,68 @@ class WebhookRepository:
         any with an earlier pending delivery of the same endpoint and member (in order per
         member); each is leased until ``lease_until``."""
         earlier = aliased(WebhookDeliveryRow)
-        held = exists().where(earlier.endpoint_id == _D.endpoint_id,
-                              earlier.member_id == _D.member_id, earlier.status == _PENDING,
-                              earlier.event_id < _D.event_id)
+        held = exists().where(
+            earlier.endpoint_id == _D.endpoint_id,
+            earlier.member_id == _D.member_id,
+            earlier.status == _PENDING,
+            earlier.event_id < _D.event_id,
+        )
         query = (
-            select(_D.id).join(WebhookEndpointRow, WebhookEndpointRow.id == _D.endpoint_id)
-            .where(_D.status == _PENDING, _D.next_attempt_at <= now,
-                   WebhookEndpointRow.active.is_(True), ~held)
-            .order_by(_D.id).limit(limit)
+            select(_D.id)
+            .join(WebhookEndpointRow, WebhookEndpointRow.id == _D.endpoint_id)
+            .where(
+                _D.status == _PENDING,
+                _D.next_attempt_at <= now,
+                WebhookEndpointRow.active.is_(True),
+                ~held,
+            )
+            .order_by(_D.id)
+            .limit(limit)
         )
         if self.dialect == "postgresql":
             query = query.with_for_update(of=_D, skip_locked=True)
         ids = list(self.session.scalars(query))
         if not ids:
             return []
-        self.session.execute(update(_D).where(_D.id.in_(ids))
-                             .values(next_attempt_at=lease_until))
+        self.session.execute(update(_D).where(_D.id.in_(ids)).values(next_attempt_at=lease_until))
         rows = self.session.execute(
-            select(_D.id, _D.attempts, _D.endpoint_id, WebhookEndpointRow.url,
-                   WebhookEndpointRow.secret, _E.id, _E.type, _E.occurred_at, _E.program_id,
-                   _E.member_id, _E.payload)
+            select(
+                _D.id,
+                _D.attempts,
+                _D.endpoint_id,
+                WebhookEndpointRow.url,
+                WebhookEndpointRow.secret,
+                _E.id,
+                _E.type,
+                _E.occurred_at,
+                _E.program_id,
+                _E.member_id,
+                _E.payload,
+            )
             .join(WebhookEndpointRow, WebhookEndpointRow.id == _D.endpoint_id)
             .join(_E, _E.id == _D.event_id)
-            .where(_D.id.in_(ids)).order_by(_D.id)
+            .where(_D.id.in_(ids))
+            .order_by(_D.id)
         ).all()
         return [DueDelivery(*row[:10], dict(row[10] or {})) for row in rows]
 
     def record_attempt(self, delivery_id: int, **values: Any) -> None:
         """Write an attempt's outcome, unless the delivery stopped being pending meanwhile."""
-        self.session.execute(update(_D).where(_D.id == delivery_id, _D.status == _PENDING)
-                             .values(**values))
+        self.session.execute(
+            update(_D).where(_D.id == delivery_id, _D.status == _PENDING).values(**values)
+        )
 
     # -- reading and replaying ------------------------------------------------------------
 
-    def deliveries(self, endpoint_id: str, *, status: str | None, before_id: int | None,
-                   limit: int) -> list[DeliveryRecord]:
+    def deliveries(
+        self, endpoint_id: str, *, status: str | None, before_id: int | None, limit: int
+    ) -> list[DeliveryRecord]:
         """The endpoint's deliveries, newest first."""
-        query = (select(*_RECORD_COLUMNS).join(_E, _E.id == _D.event_id)
-                 .where(_D.endpoint_id == endpoint_id))
+        query = (
+            select(*_RECORD_COLUMNS)
+            .join(_E, _E.id == _D.event_id)
+            .where(_D.endpoint_id == endpoint_id)
+        )
         if status is not None:
             query = query.where(_D.status == status)
         if before_id is not None:
@@ -184,12 +236,22 @@ class WebhookRepository:
 
     def delivery(self, endpoint_id: str, delivery_id: int) -> DeliveryRecord | None:
         row = self.session.execute(
-            select(*_RECORD_COLUMNS).join(_E, _E.id == _D.event_id)
-            .where(_D.endpoint_id == endpoint_id, _D.id == delivery_id)).first()
+            select(*_RECORD_COLUMNS)
+            .join(_E, _E.id == _D.event_id)
+            .where(_D.endpoint_id == endpoint_id, _D.id == delivery_id)
+        ).first()
         return None if row is None else DeliveryRecord(*row)
 
-    def replay(self, endpoint_id: str, *, status: str, since: datetime | None,
-               until: datetime | None, now: datetime, delivery_id: int | None = None) -> int:
+    def replay(
+        self,
+        endpoint_id: str,
+        *,
+        status: str,
+        since: datetime | None,
+        until: datetime | None,
+        now: datetime,
+        delivery_id: int | None = None,
+    ) -> int:
         """Make deliveries pending again, due now, with their attempts counted afresh."""
         conditions = [_D.endpoint_id == endpoint_id, _D.status == status]
         if delivery_id is not None:
@@ -202,7 +264,9 @@ class WebhookRepository:
                 window.append(_E.recorded_at < until)
             conditions.append(exists().where(and_(*window)))
         result = self.session.execute(
-            update(_D).where(*conditions)
+            update(_D)
+            .where(*conditions)
             .values(status=_PENDING, attempts=0, next_attempt_at=now, delivered_at=None)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

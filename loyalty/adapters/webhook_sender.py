@@ -30,8 +30,9 @@ _OPENER = urllib.request.build_opener(_NoRedirects)
 
 def send(url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
     """POST ``body`` to ``url``; ``timeout`` bounds each connect and read."""
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={**headers, "user-agent": USER_AGENT})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={**headers, "user-agent": USER_AGENT}
+    )
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             response.read(_READ_AT_MOST)

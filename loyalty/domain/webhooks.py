@@ -72,8 +72,11 @@ def event_id_of(message: str) -> int | None:
 
 def body(type: str, occurred_at: datetime, data: Mapping[str, Any]) -> bytes:
     """The message body: compact JSON, the same bytes on every attempt."""
-    return json.dumps({"type": type, "timestamp": occurred_at.isoformat(), "data": data},
-                      separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        {"type": type, "timestamp": occurred_at.isoformat(), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
 
 
 def signature(secret: str, message: str, timestamp: int, payload: bytes) -> str:
@@ -101,14 +104,16 @@ def verify(secret: str, received: Mapping[str, str], payload: bytes, now: dateti
     if abs(now.timestamp() - int(stamp)) > TIMESTAMP_TOLERANCE.total_seconds():
         return False
     expected = signature(secret, message, int(stamp), payload)
-    return any(hmac.compare_digest(expected, given)
-               for given in received.get("webhook-signature", "").split())
+    return any(
+        hmac.compare_digest(expected, given)
+        for given in received.get("webhook-signature", "").split()
+    )
 
 
 def backoff(failures: int, base_seconds: int, max_seconds: int) -> timedelta:
     """The wait before the next attempt after ``failures`` failed ones (1 or more)."""
     exponent = min(max(failures - 1, 0), 40)  # 2**40 seconds is beyond any cap
-    return timedelta(seconds=min(base_seconds * 2 ** exponent, max_seconds))
+    return timedelta(seconds=min(base_seconds * 2**exponent, max_seconds))
 
 
 def check_url(url: str) -> str:
@@ -148,6 +153,8 @@ def check_event_types(types: Iterable[str], known: Iterable[str]) -> tuple[str, 
     given = list(types)
     for index, name in enumerate(given):
         if name not in known:
-            raise InvalidRequest(f"unknown event type {name!r}; the types are: "
-                                 + ", ".join(sorted(known)), field=f"event_types.{index}")
+            raise InvalidRequest(
+                f"unknown event type {name!r}; the types are: " + ", ".join(sorted(known)),
+                field=f"event_types.{index}",
+            )
     return tuple(sorted(set(given)))

@@ -124,7 +124,8 @@ class ReferralSettings(BaseModel):
 
 
 class NoticeSettings(BaseModel):
-    """Proactive notices the notices job looks for; ``None`` turns one off."""
+    """Proactive notices the notices job looks for; ``None`` (``false`` for the flags) turns
+    one off. What each finds and when it fires again: ``loyalty.domain.notices``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -213,32 +213,61 @@ class AnalyticsReport:
             "previous_from": self.previous.start,
             "previous_to": self.previous.end,
             "as_of": self.as_of,
-            "cost_per_point": str(self.cost_per_point),
+            "cost_per_point": format(self.cost_per_point, "f"),  # never "1E-7"
             "interval": self.interval,
             "by": self.by,
             "totals": figures(self.totals),
             "groups": [figures(g) for g in self.groups],
-            "trend": [{
-                "start": t.start, "end": t.end,
-                "active_members": t.active_members, "new_members": t.new_members,
-                "purchases": t.purchases, "revenue": self.money(t.revenue),
-                "points_issued": t.points_issued, "points_redeemed": t.points_redeemed,
-            } for t in self.trend],
-            "tier_distribution": [{"tier": t.tier, "name": t.name, "members": t.members}
-                                  for t in self.tier_distribution],
-            "tier_moves": [{"from_tier": m.from_tier, "to_tier": m.to_tier,
-                            "direction": m.direction, "moves": m.moves}
-                           for m in self.tier_moves],
+            "trend": [
+                {
+                    "start": t.start,
+                    "end": t.end,
+                    "active_members": t.active_members,
+                    "new_members": t.new_members,
+                    "purchases": t.purchases,
+                    "revenue": self.money(t.revenue),
+                    "points_issued": t.points_issued,
+                    "points_redeemed": t.points_redeemed,
+                }
+                for t in self.trend
+            ],
+            "tier_distribution": [
+                {"tier": t.tier, "name": t.name, "members": t.members}
+                for t in self.tier_distribution
+            ],
+            "tier_moves": [
+                {
+                    "from_tier": m.from_tier,
+                    "to_tier": m.to_tier,
+                    "direction": m.direction,
+                    "moves": m.moves,
+                }
+                for m in self.tier_moves
+            ],
             "tier_moves_up": self.tier_moves_up,
             "tier_moves_down": self.tier_moves_down,
-            "rewards": [{"reward_id": r.reward_id, "name": r.name,
-                         "redemptions": r.redemptions, "points": r.points}
-                        for r in self.rewards],
+            "rewards": [
+                {
+                    "reward_id": r.reward_id,
+                    "name": r.name,
+                    "redemptions": r.redemptions,
+                    "points": r.points,
+                }
+                for r in self.rewards
+            ],
         }
 
 
-_MONEY_FIGURES = frozenset({"revenue", "average_order_value", "clv_historical", "clv_predicted",
-                            "liability", "pending_liability"})
+_MONEY_FIGURES = frozenset(
+    {
+        "revenue",
+        "average_order_value",
+        "clv_historical",
+        "clv_predicted",
+        "liability",
+        "pending_liability",
+    }
+)
 
 
 # -- exact arithmetic ---------------------------------------------------------------------------
@@ -253,8 +282,9 @@ def _rounded(value: Fraction, places: int) -> Decimal:
         return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
 
 
-def ratio(numerator: int | Fraction, denominator: int | Fraction,
-          places: int = RATE_PLACES) -> Decimal | None:
+def ratio(
+    numerator: int | Fraction, denominator: int | Fraction, places: int = RATE_PLACES
+) -> Decimal | None:
     """``numerator / denominator`` rounded half-even, or ``None`` when the denominator is 0."""
     if denominator == 0:
         return None
@@ -327,23 +357,26 @@ def analytics_report(ctx: Context, request: ReportRequest) -> AnalyticsReport:
         compiled = uow.programs.compiled_at(program, now)
         ladder = compiled.ladder
         if request.by == TIER and ladder is None:
-            raise InvalidRequest("this program has no tiers to break the figures down by",
-                                 field="by")
+            raise InvalidRequest(
+                "this program has no tiers to break the figures down by", field="by"
+            )
         lowest = ladder.levels[0].id if ladder is not None else None
         settings = compiled.definition.settings
         cost = settings.finance.cost_per_point or settings.redemption.point_value
         tz = program.tz
         period = _period(request.start, request.end, tz)
-        previous = _period(request.start - timedelta(days=period.days),
-                           request.start - timedelta(days=1), tz)
+        previous = _period(
+            request.start - timedelta(days=period.days), request.start - timedelta(days=1), tz
+        )
         interval = request.interval or default_interval(period.days)
         spans = buckets(period.start, period.end, interval)
         bounds = [start_of_day(first, tz) for first, _ in spans] + [period.ends_at]
 
         a = uow.analytics
         window = {"start": period.starts_at, "end": period.ends_at}
-        purchases = a.purchases(program.id, previous_start=previous.starts_at, by=None,
-                                lowest=lowest, **window)
+        purchases = a.purchases(
+            program.id, previous_start=previous.starts_at, by=None, lowest=lowest, **window
+        )
         members = a.members(program.id, by=None, lowest=lowest, **window)
         to_date = a.revenue_to_date(program.id, end=period.ends_at, by=None, lowest=lowest)
         balances = a.balances(program.id, by=None, lowest=lowest)
@@ -353,10 +386,23 @@ def analytics_report(ctx: Context, request: ReportRequest) -> AnalyticsReport:
         enrolment_trend = a.enrolment_trend(program.id, bounds)
         groups: tuple[Figures, ...] = ()
         if request.by is not None:
-            groups = _groups(uow, program.id, request.by, lowest, ladder, previous, window,
-                             period.days, cost, program.currency)
-        distribution = (a.tier_distribution(program.id, lowest)
-                        if ladder is not None and lowest is not None else {})
+            groups = _groups(
+                uow,
+                program.id,
+                request.by,
+                lowest,
+                ladder,
+                previous,
+                window,
+                period.days,
+                cost,
+                program.currency,
+            )
+        distribution = (
+            a.tier_distribution(program.id, lowest)
+            if ladder is not None and lowest is not None
+            else {}
+        )
         moves = a.tier_moves(program.id, **window)
         rewards = a.reward_popularity(program.id, top=request.top, **window)
 
@@ -365,32 +411,68 @@ def analytics_report(ctx: Context, request: ReportRequest) -> AnalyticsReport:
         for kind, value in kinds.items():
             points[kind] = points.get(kind, 0) + value
     totals = _figures(
-        TOTAL, purchases.get(TOTAL, _NONE_YET), members.get(TOTAL, _NO_MEMBERS), points,
-        balances.get(TOTAL, _NO_BALANCES), feedback.get(TOTAL, {}), to_date.get(TOTAL, 0),
-        days=period.days, cost=cost, currency=program.currency)
+        TOTAL,
+        purchases.get(TOTAL, _NONE_YET),
+        members.get(TOTAL, _NO_MEMBERS),
+        points,
+        balances.get(TOTAL, _NO_BALANCES),
+        feedback.get(TOTAL, {}),
+        to_date.get(TOTAL, 0),
+        days=period.days,
+        cost=cost,
+        currency=program.currency,
+    )
     trend = []
     for index, (first, last) in enumerate(spans):
         bought = purchase_trend.get(index)
         kinds = points_trend.get(index, {})
-        trend.append(TrendPoint(
-            first, last, bought.active if bought else 0, enrolment_trend.get(index, 0),
-            bought.purchases if bought else 0, bought.revenue if bought else 0,
-            kinds.get("earn", 0) + kinds.get("pending_earn", 0), -kinds.get("redeem", 0)))
+        trend.append(
+            TrendPoint(
+                first,
+                last,
+                bought.active if bought else 0,
+                enrolment_trend.get(index, 0),
+                bought.purchases if bought else 0,
+                bought.revenue if bought else 0,
+                kinds.get("earn", 0) + kinds.get("pending_earn", 0),
+                -kinds.get("redeem", 0),
+            )
+        )
     ranks = {level.id: level.rank for level in ladder.levels} if ladder is not None else {}
     names = {level.id: level.name for level in ladder.levels} if ladder is not None else {}
-    tiers = [TierCount(level.id, level.name, distribution.get(level.id, 0))
-             for level in (ladder.levels if ladder is not None else ())]
-    tiers += [TierCount(tier, None, n) for tier, n in sorted(distribution.items())
-              if tier not in names]
+    tiers = [
+        TierCount(level.id, level.name, distribution.get(level.id, 0))
+        for level in (ladder.levels if ladder is not None else ())
+    ]
+    tiers += [
+        TierCount(tier, None, n) for tier, n in sorted(distribution.items()) if tier not in names
+    ]
     return AnalyticsReport(
-        program_id=program.id, program_name=program.name, currency=program.currency,
-        time_zone=program.time_zone, period=period, previous=previous, as_of=now,
-        cost_per_point=cost, interval=interval, by=request.by, totals=totals, groups=groups,
-        trend=tuple(trend), tier_distribution=tuple(tiers),
-        tier_moves=tuple(sorted(
-            (TierMove(f, t, _direction(ranks, f, t), n) for f, t, n in moves),
-            key=lambda m: (ranks.get(m.from_tier or "", len(ranks)), m.from_tier or "",
-                           ranks.get(m.to_tier, len(ranks)), m.to_tier))),
+        program_id=program.id,
+        program_name=program.name,
+        currency=program.currency,
+        time_zone=program.time_zone,
+        period=period,
+        previous=previous,
+        as_of=now,
+        cost_per_point=cost,
+        interval=interval,
+        by=request.by,
+        totals=totals,
+        groups=groups,
+        trend=tuple(trend),
+        tier_distribution=tuple(tiers),
+        tier_moves=tuple(
+            sorted(
+                (TierMove(f, t, _direction(ranks, f, t), n) for f, t, n in moves),
+                key=lambda m: (
+                    ranks.get(m.from_tier or "", len(ranks)),
+                    m.from_tier or "",
+                    ranks.get(m.to_tier, len(ranks)),
+                    m.to_tier,
+                ),
+            )
+        ),
         rewards=tuple(RewardCount(*reward) for reward in rewards),
     )
 
@@ -401,12 +483,22 @@ def _direction(ranks: dict[str, int], from_tier: str | None, to_tier: str) -> st
     return "up" if ranks[to_tier] > ranks[from_tier] else "down"
 
 
-def _groups(uow: Any, program_id: str, by: str, lowest: str | None, ladder: Any,
-            previous: Period, window: dict[str, datetime], days: int, cost: Decimal,
-            currency: str) -> tuple[Figures, ...]:
+def _groups(
+    uow: Any,
+    program_id: str,
+    by: str,
+    lowest: str | None,
+    ladder: Any,
+    previous: Period,
+    window: dict[str, datetime],
+    days: int,
+    cost: Decimal,
+    currency: str,
+) -> tuple[Figures, ...]:
     a = uow.analytics
-    purchases = a.purchases(program_id, previous_start=previous.starts_at, by=by,
-                            lowest=lowest, **window)
+    purchases = a.purchases(
+        program_id, previous_start=previous.starts_at, by=by, lowest=lowest, **window
+    )
     points = a.points(program_id, by=by, lowest=lowest, **window)
     feedback = a.feedback(program_id, by=by, lowest=lowest, **window)
     if by == TIER:
@@ -416,28 +508,60 @@ def _groups(uow: Any, program_id: str, by: str, lowest: str | None, ladder: Any,
         levels = [level.id for level in ladder.levels]
         found = set(purchases) | set(points) | set(feedback) | set(members) | set(balances)
         keys = levels + sorted(found - set(levels))
-        return tuple(_figures(
-            key, purchases.get(key, _NONE_YET), members.get(key, _NO_MEMBERS),
-            points.get(key, {}), balances.get(key, _NO_BALANCES), feedback.get(key, {}),
-            to_date.get(key, 0), days=days, cost=cost, currency=currency) for key in keys)
+        return tuple(
+            _figures(
+                key,
+                purchases.get(key, _NONE_YET),
+                members.get(key, _NO_MEMBERS),
+                points.get(key, {}),
+                balances.get(key, _NO_BALANCES),
+                feedback.get(key, {}),
+                to_date.get(key, 0),
+                days=days,
+                cost=cost,
+                currency=currency,
+            )
+            for key in keys
+        )
     keys = sorted(set(purchases) | set(points) | set(feedback))
-    return tuple(_figures(
-        key, purchases.get(key, _NONE_YET), None, points.get(key, {}), None,
-        feedback.get(key, {}), None, days=days, cost=cost, currency=currency, channel=True)
-        for key in keys)
+    return tuple(
+        _figures(
+            key,
+            purchases.get(key, _NONE_YET),
+            None,
+            points.get(key, {}),
+            None,
+            feedback.get(key, {}),
+            None,
+            days=days,
+            cost=cost,
+            currency=currency,
+            channel=True,
+        )
+        for key in keys
+    )
 
 
-def _figures(key: str, bought: PurchaseAggregate, members: MemberAggregate | None,
-             points: dict[str, int], balances: BalanceAggregate | None,
-             feedback: dict[str, FeedbackAggregate], revenue_to_date: int | None, *,
-             days: int, cost: Decimal,
-             currency: str, channel: bool = False) -> Figures:
+def _figures(
+    key: str,
+    bought: PurchaseAggregate,
+    members: MemberAggregate | None,
+    points: dict[str, int],
+    balances: BalanceAggregate | None,
+    feedback: dict[str, FeedbackAggregate],
+    revenue_to_date: int | None,
+    *,
+    days: int,
+    cost: Decimal,
+    currency: str,
+    channel: bool = False,
+) -> Figures:
     """One row of figures. ``members`` and ``balances`` are None for a channel: no figure
     about enrolment, pending points or liability belongs to a channel; nor do redeemed,
     expired and adjusted points (only the points of the channel's purchases are counted)."""
     retention = ratio(bought.retained, bought.previous_active)
     churn = ratio(bought.previous_active - bought.retained, bought.previous_active)
-    average = (Fraction(bought.revenue, bought.purchases) if bought.purchases else None)
+    average = Fraction(bought.revenue, bought.purchases) if bought.purchases else None
     predicted = None
     if bought.active and bought.previous_active and not channel:
         lost = Fraction(bought.previous_active - bought.retained, bought.previous_active)
@@ -469,8 +593,9 @@ def _figures(key: str, bought: PurchaseAggregate, members: MemberAggregate | Non
         purchase_frequency=ratio(bought.purchases, bought.active, AVERAGE_PLACES),
         clv_historical=_minor(historical),
         clv_predicted=_minor(predicted),
-        nps=(ratio(100 * (nps.promoters - nps.detractors), nps.answers, NPS_PLACES)
-             if nps else None),
+        nps=(
+            ratio(100 * (nps.promoters - nps.detractors), nps.answers, NPS_PLACES) if nps else None
+        ),
         nps_answers=nps.answers if nps else 0,
         csat_average=ratio(csat.score_total, csat.answers, AVERAGE_PLACES) if csat else None,
         csat_answers=csat.answers if csat else 0,
@@ -485,8 +610,10 @@ def _figures(key: str, bought: PurchaseAggregate, members: MemberAggregate | Non
         redemption_rate=None if channel else ratio(redeemed, issued),
         breakage_rate=None if channel else ratio(expired, redeemed + expired),
         liability_points=balances.outstanding if balances is not None else None,
-        liability=(_minor(Fraction(balances.outstanding * cost * scale))
-                   if balances is not None else None),
-        pending_liability=(_minor(Fraction(balances.pending * cost * scale))
-                           if balances is not None else None),
+        liability=(
+            _minor(Fraction(balances.outstanding * cost * scale)) if balances is not None else None
+        ),
+        pending_liability=(
+            _minor(Fraction(balances.pending * cost * scale)) if balances is not None else None
+        ),
     )

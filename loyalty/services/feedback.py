@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from loyalty.domain import business_events
 from loyalty.domain.errors import InvalidRequest, MemberNotActive, MemberNotFound
 from loyalty.domain.feedback import COMMENT_MAX, check_answer
 from loyalty.domain.members import MemberStatus, new_id
@@ -137,7 +138,7 @@ def record_feedback(ctx: Context, command: RecordFeedback) -> Outcome[FeedbackRe
         uow.outbox.emit(
             program_id=program.id,
             member_id=view.member_id,
-            type="feedback.recorded",
+            type=business_events.FEEDBACK_RECORDED,
             occurred_at=answered_at,
             recorded_at=now,
             payload={

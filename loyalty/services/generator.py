@@ -244,7 +244,7 @@ class GeneratorConfig:
     return_by_amount_share: float = 0.2  # of the returns; the others name lines
     never_buy_share: float = 0.2  # members who never buy anything
     pareto_alpha: float = 1.16  # the "80/20" shape of member activity
-    heaviest: float = 40.0  # cap of a member's weight (the mean is about 6)
+    heaviest: float = 40.0  # cap of a member's weight (the mean weight is about 4)
 
     def __post_init__(self) -> None:
         if self.members < 1:

@@ -11,8 +11,10 @@ ladder, no capped or once-only purchase rule, no purchase-count or spend facts),
 points and whose member owes no debt, are checked in Python and written in a handful of
 multi-row statements. Every other row (returns, burns, members in debt, programs with tiers
 or capped rules) runs the posting use case itself, in a savepoint of the batch's transaction,
-after the batch's set-based rows. A bad row is reported with its line and reason and does not
-block the good ones.
+after the batch's set-based rows; so do all the rows of the batch of a member such a row
+concerns (the member of a burn, of a returned purchase, of a reused key), in file order, so that
+the ledger ends exactly as if every row had been posted one by one. A bad row is reported with
+its line and reason and does not block the good ones.
 """
 
 from __future__ import annotations

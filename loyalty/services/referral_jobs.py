@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loyalty.domain import business_events
 from loyalty.domain.members import MemberStatus
 from loyalty.domain.referrals import (
     REFEREE_CLOSED,
@@ -168,7 +169,7 @@ def _settle(
     uow.outbox.emit(
         program_id=program.id,
         member_id=referral.referee_id,
-        type="referral.completed",
+        type=business_events.REFERRAL_COMPLETED,
         occurred_at=now,
         recorded_at=now,
         payload={

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loyalty.domain import business_events
 from loyalty.domain.errors import InvalidRequest, MemberNotFound
 from loyalty.domain.members import Identity, MemberStatus, new_id
 from loyalty.domain.referrals import (
@@ -119,7 +120,7 @@ def start_referrals(
     uow.outbox.emit(
         program_id=program.id,
         member_id=member_id,
-        type="referral.started",
+        type=business_events.REFERRAL_STARTED,
         occurred_at=now,
         recorded_at=now,
         payload={"referral": referral_id, "referrer": referrer.member_id, "referee": member_id},
@@ -264,7 +265,7 @@ def reject(uow: Any, program: Program, referral: Any, reason: str, now: datetime
     uow.outbox.emit(
         program_id=program.id,
         member_id=referral.referee_id,
-        type="referral.rejected",
+        type=business_events.REFERRAL_REJECTED,
         occurred_at=now,
         recorded_at=now,
         payload={

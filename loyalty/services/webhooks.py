@@ -82,17 +82,34 @@ class CreateEndpoint:
 
 
 def _view(row: Any) -> EndpointView:
-    return EndpointView(row.id, row.url, tuple(row.event_types or ()), bool(row.active),
-                        row.created_at)
+    return EndpointView(
+        row.id, row.url, tuple(row.event_types or ()), bool(row.active), row.created_at
+    )
 
 
-def _audit(uow: Any, actor: Actor, action: str, program_id: str, endpoint_id: str,
-           now: datetime, before: dict[str, Any] | None = None,
-           after: dict[str, Any] | None = None) -> None:
-    uow.audit.append(NewAuditRecord(
-        actor=actor.name, acting_person=actor.acting_person, action=action,
-        target_type="webhook_endpoint", target_id=endpoint_id, program_id=program_id,
-        before=before, after=after), now)
+def _audit(
+    uow: Any,
+    actor: Actor,
+    action: str,
+    program_id: str,
+    endpoint_id: str,
+    now: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    uow.audit.append(
+        NewAuditRecord(
+            actor=actor.name,
+            acting_person=actor.acting_person,
+            action=action,
+            target_type="webhook_endpoint",
+            target_id=endpoint_id,
+            program_id=program_id,
+            before=before,
+            after=after,
+        ),
+        now,
+    )
 
 
 def _settings(view: EndpointView) -> dict[str, Any]:
@@ -110,12 +127,18 @@ def create_endpoint(ctx: Context, command: CreateEndpoint, actor: Actor) -> Endp
     with ctx.uow() as uow:
         program = uow.programs.get(command.program_id)
         endpoint_id = new_id("wh")
-        uow.webhooks.add_endpoint(id=endpoint_id, program_id=program.id, url=url,
-                                  secret=secret, event_types=list(types), active=True,
-                                  created_at=now, cursor=uow.webhooks.newest_event_id())
+        uow.webhooks.add_endpoint(
+            id=endpoint_id,
+            program_id=program.id,
+            url=url,
+            secret=secret,
+            event_types=list(types),
+            active=True,
+            created_at=now,
+            cursor=uow.webhooks.newest_event_id(),
+        )
         view = EndpointView(endpoint_id, url, types, True, now)
-        _audit(uow, actor, "webhook.created", program.id, endpoint_id, now,
-               after=_settings(view))
+        _audit(uow, actor, "webhook.created", program.id, endpoint_id, now, after=_settings(view))
         uow.commit()
     return EndpointCreated(view, secret)
 
@@ -139,9 +162,16 @@ def get_endpoint(ctx: Context, program_id: str, endpoint_id: str) -> EndpointVie
         return _view(_endpoint(uow, program_id, endpoint_id))
 
 
-def update_endpoint(ctx: Context, program_id: str, endpoint_id: str, actor: Actor, *,
-                    url: str | None = None, event_types: tuple[str, ...] | None = None,
-                    active: bool | None = None) -> EndpointView:
+def update_endpoint(
+    ctx: Context,
+    program_id: str,
+    endpoint_id: str,
+    actor: Actor,
+    *,
+    url: str | None = None,
+    event_types: tuple[str, ...] | None = None,
+    active: bool | None = None,
+) -> EndpointView:
     """Change an endpoint's URL, event types or state. A deactivated endpoint gets no
     deliveries for the events recorded meanwhile; its pending ones wait until it is active
     again."""
@@ -159,16 +189,26 @@ def update_endpoint(ctx: Context, program_id: str, endpoint_id: str, actor: Acto
             uow.webhooks.update_endpoint(endpoint_id, **changes)
         after = _view(_endpoint(uow, program_id, endpoint_id))
         if after != before:
-            action = ("webhook.deactivated" if before.active and not after.active
-                      else "webhook.updated")
-            _audit(uow, actor, action, program_id, endpoint_id, now,
-                   before=_settings(before), after=_settings(after))
+            action = (
+                "webhook.deactivated" if before.active and not after.active else "webhook.updated"
+            )
+            _audit(
+                uow,
+                actor,
+                action,
+                program_id,
+                endpoint_id,
+                now,
+                before=_settings(before),
+                after=_settings(after),
+            )
         uow.commit()
     return after
 
 
-def deactivate_endpoint(ctx: Context, program_id: str, endpoint_id: str, actor: Actor
-                        ) -> EndpointView:
+def deactivate_endpoint(
+    ctx: Context, program_id: str, endpoint_id: str, actor: Actor
+) -> EndpointView:
     """Stop sending to an endpoint (idempotent). It is kept, with its deliveries, for the
     record; ``update_endpoint(active=True)`` resumes it."""
     return update_endpoint(ctx, program_id, endpoint_id, actor, active=False)
@@ -201,15 +241,30 @@ class DeliveryPage:
 
 def _delivery_view(record: Any) -> DeliveryView:
     return DeliveryView(
-        record.id, message_id(record.event_id), record.type, record.member_id, record.status,
-        record.attempts, record.next_attempt_at if record.status == "pending" else None,
-        record.last_attempt_at, record.last_status, record.last_error, record.delivered_at,
-        record.recorded_at)
+        record.id,
+        message_id(record.event_id),
+        record.type,
+        record.member_id,
+        record.status,
+        record.attempts,
+        record.next_attempt_at if record.status == "pending" else None,
+        record.last_attempt_at,
+        record.last_status,
+        record.last_error,
+        record.delivered_at,
+        record.recorded_at,
+    )
 
 
-def list_deliveries(ctx: Context, program_id: str, endpoint_id: str, *,
-                    status: str | None = None, cursor: str | None = None,
-                    limit: int = 50) -> DeliveryPage:
+def list_deliveries(
+    ctx: Context,
+    program_id: str,
+    endpoint_id: str,
+    *,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> DeliveryPage:
     """An endpoint's deliveries, newest first, ``limit`` a page."""
     from loyalty.services.points import decode_cursor, encode_cursor
 
@@ -222,11 +277,14 @@ def list_deliveries(ctx: Context, program_id: str, endpoint_id: str, *,
             raise InvalidRequest("this cursor was not given by this API", field="cursor")
     with ctx.uow(read_only=True) as uow:
         _endpoint(uow, program_id, endpoint_id)
-        records = uow.webhooks.deliveries(endpoint_id, status=status, before_id=before_id,
-                                          limit=limit + 1)
+        records = uow.webhooks.deliveries(
+            endpoint_id, status=status, before_id=before_id, limit=limit + 1
+        )
     page = records[:limit]
-    return DeliveryPage(tuple(_delivery_view(r) for r in page),
-                        encode_cursor(page[-1].id) if len(records) > limit else None)
+    return DeliveryPage(
+        tuple(_delivery_view(r) for r in page),
+        encode_cursor(page[-1].id) if len(records) > limit else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -234,9 +292,16 @@ class Replayed:
     replayed: int
 
 
-def replay_deliveries(ctx: Context, program_id: str, endpoint_id: str, actor: Actor, *,
-                      status: str = "dead", since: datetime | None = None,
-                      until: datetime | None = None) -> Replayed:
+def replay_deliveries(
+    ctx: Context,
+    program_id: str,
+    endpoint_id: str,
+    actor: Actor,
+    *,
+    status: str = "dead",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Replayed:
     """Make the endpoint's ``dead`` (or ``delivered``) deliveries pending again, due now, with
     their attempts counted afresh; ``since``/``until`` (inclusive/exclusive) bound the events'
     ``recorded_at``. The next delivery run sends them, in order per member."""
@@ -247,17 +312,28 @@ def replay_deliveries(ctx: Context, program_id: str, endpoint_id: str, actor: Ac
     now = ctx.clock.now()
     with ctx.uow() as uow:
         _endpoint(uow, program_id, endpoint_id)
-        count = uow.webhooks.replay(endpoint_id, status=status, since=since, until=until,
-                                    now=now)
-        _audit(uow, actor, "webhook.replayed", program_id, endpoint_id, now,
-               after={"status": status, "from": since.isoformat() if since else None,
-                      "to": until.isoformat() if until else None, "replayed": count})
+        count = uow.webhooks.replay(endpoint_id, status=status, since=since, until=until, now=now)
+        _audit(
+            uow,
+            actor,
+            "webhook.replayed",
+            program_id,
+            endpoint_id,
+            now,
+            after={
+                "status": status,
+                "from": since.isoformat() if since else None,
+                "to": until.isoformat() if until else None,
+                "replayed": count,
+            },
+        )
         uow.commit()
     return Replayed(count)
 
 
-def replay_delivery(ctx: Context, program_id: str, endpoint_id: str, delivery_id: int,
-                    actor: Actor) -> DeliveryView:
+def replay_delivery(
+    ctx: Context, program_id: str, endpoint_id: str, delivery_id: int, actor: Actor
+) -> DeliveryView:
     """Send one delivery again (dead, or delivered and lost by the receiver)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -266,12 +342,26 @@ def replay_delivery(ctx: Context, program_id: str, endpoint_id: str, delivery_id
         if record is None:
             raise DeliveryNotFound(f"there is no delivery {delivery_id} to this endpoint")
         if record.status == "pending":
-            raise Conflict("this delivery is still pending: it will be sent anyway",
-                           status_now="pending")
-        uow.webhooks.replay(endpoint_id, status=record.status, since=None, until=None,
-                            now=now, delivery_id=delivery_id)
-        _audit(uow, actor, "webhook.replayed", program_id, endpoint_id, now,
-               after={"delivery": delivery_id, "status": record.status, "replayed": 1})
+            raise Conflict(
+                "this delivery is still pending: it will be sent anyway", status_now="pending"
+            )
+        uow.webhooks.replay(
+            endpoint_id,
+            status=record.status,
+            since=None,
+            until=None,
+            now=now,
+            delivery_id=delivery_id,
+        )
+        _audit(
+            uow,
+            actor,
+            "webhook.replayed",
+            program_id,
+            endpoint_id,
+            now,
+            after={"delivery": delivery_id, "status": record.status, "replayed": 1},
+        )
         uow.commit()
         record = uow.webhooks.delivery(endpoint_id, delivery_id)
     return _delivery_view(record)
@@ -291,8 +381,12 @@ class DeliveryPolicy:
 
     @classmethod
     def of(cls, settings: Any) -> DeliveryPolicy:
-        return cls(settings.webhook_max_attempts, settings.webhook_backoff_seconds,
-                   settings.webhook_backoff_max_seconds, settings.webhook_timeout_seconds)
+        return cls(
+            settings.webhook_max_attempts,
+            settings.webhook_backoff_seconds,
+            settings.webhook_backoff_max_seconds,
+            settings.webhook_timeout_seconds,
+        )
 
     @property
     def lease(self) -> timedelta:
@@ -323,12 +417,17 @@ def fan_out(ctx: Context, *, batch_size: int = 1000) -> tuple[int, int]:
             return 0, 0
         endpoints = uow.webhooks.active_endpoints({program for _, program, _, _ in events})
         rows = [
-            {"endpoint_id": endpoint_id, "event_id": event_id, "member_id": member_id,
-             "status": "pending", "attempts": 0, "next_attempt_at": now}
+            {
+                "endpoint_id": endpoint_id,
+                "event_id": event_id,
+                "member_id": member_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
             for event_id, program_id, member_id, type in events
             for endpoint_id, endpoint_program, types, cursor in endpoints
-            if endpoint_program == program_id and event_id > cursor
-            and (not types or type in types)
+            if endpoint_program == program_id and event_id > cursor and (not types or type in types)
         ]
         uow.webhooks.add_deliveries(rows)
         uow.webhooks.mark_fanned_out([event_id for event_id, _, _, _ in events], now)
@@ -336,8 +435,14 @@ def fan_out(ctx: Context, *, batch_size: int = 1000) -> tuple[int, int]:
     return len(events), len(rows)
 
 
-def deliver_webhooks(ctx: Context, *, send: Sender, policy: DeliveryPolicy = DeliveryPolicy(),
-                     limit: int | None = None, batch_size: int = 100) -> DeliveryReport:
+def deliver_webhooks(
+    ctx: Context,
+    *,
+    send: Sender,
+    policy: DeliveryPolicy = DeliveryPolicy(),
+    limit: int | None = None,
+    batch_size: int = 100,
+) -> DeliveryReport:
     """Fan out new events and send every delivery due now (at most ``limit`` attempts), until
     nothing is left to do; safe to run in several places at once."""
     report = DeliveryReport()
@@ -361,25 +466,34 @@ def _claim(ctx: Context, policy: DeliveryPolicy, limit: int) -> list[Any]:
     return due
 
 
-def _attempt(ctx: Context, delivery: Any, send: Sender, policy: DeliveryPolicy,
-             report: DeliveryReport) -> None:
+def _attempt(
+    ctx: Context, delivery: Any, send: Sender, policy: DeliveryPolicy, report: DeliveryReport
+) -> None:
     """Send one delivery (no transaction open meanwhile) and record how it went."""
-    payload = body(delivery.type, delivery.occurred_at,
-                   {"program_id": delivery.program_id, "member_id": delivery.member_id,
-                    **delivery.payload})
+    payload = body(
+        delivery.type,
+        delivery.occurred_at,
+        {"program_id": delivery.program_id, "member_id": delivery.member_id, **delivery.payload},
+    )
     message = message_id(delivery.event_id)
     sent_at = ctx.clock.now()
     try:
-        result = send(delivery.url, payload,
-                      headers(delivery.secret, message, int(sent_at.timestamp()), payload),
-                      policy.timeout_seconds)
+        result = send(
+            delivery.url,
+            payload,
+            headers(delivery.secret, message, int(sent_at.timestamp()), payload),
+            policy.timeout_seconds,
+        )
     except Exception as error:  # a sender's own bug must not stop the other deliveries
         result = SendResult(None, f"{type(error).__name__}: {error}")
     now = ctx.clock.now()
     attempts = delivery.attempts + 1
-    values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now,
-                              "last_status": result.status,
-                              "last_error": (result.error or "")[:MAX_ERROR_LENGTH] or None}
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "last_attempt_at": now,
+        "last_status": result.status,
+        "last_error": (result.error or "")[:MAX_ERROR_LENGTH] or None,
+    }
     if result.ok:
         values.update(status="delivered", delivered_at=now, next_attempt_at=now)
         report.delivered += 1
@@ -387,8 +501,9 @@ def _attempt(ctx: Context, delivery: Any, send: Sender, policy: DeliveryPolicy,
         values.update(status="dead", next_attempt_at=now)
         report.dead += 1
     else:
-        values["next_attempt_at"] = now + backoff(attempts, policy.backoff_seconds,
-                                                  policy.backoff_max_seconds)
+        values["next_attempt_at"] = now + backoff(
+            attempts, policy.backoff_seconds, policy.backoff_max_seconds
+        )
         report.failed += 1
     with ctx.uow() as uow:
         uow.webhooks.record_attempt(delivery.id, **values)

@@ -81,8 +81,7 @@ LADDER = {
 }
 REWARDS = [
     {"id": "coffee", "name": "Coffee", "cost": 30, "kind": "free_product", "sku": "COFFEE"},
-    {"id": "voucher", "name": "10 EUR off", "cost": 100, "kind": "amount_off",
-     "amount": "10.00"},
+    {"id": "voucher", "name": "10 EUR off", "cost": 100, "kind": "amount_off", "amount": "10.00"},
 ]
 
 # (member, kind, score, channel, answered at)
@@ -105,8 +104,12 @@ ANSWERS = [
 def a_program_with_tiers_and_rewards(ctx, program_id: str = "shop", name: str = "Shop") -> None:
     with freeze_time("2025-01-01 00:00:00"):
         create_program(ctx, CreateProgram(program_id, name, "EUR", "Europe/Paris", settings={}))
-        save_draft(ctx, program_id, {"settings": SETTINGS, "rules": [], "tiers": LADDER,
-                                     "rewards": REWARDS}, "cli:t")
+        save_draft(
+            ctx,
+            program_id,
+            {"settings": SETTINGS, "rules": [], "tiers": LADDER, "rewards": REWARDS},
+            "cli:t",
+        )
         publish(ctx, program_id, "cli:t")
 
 
@@ -117,8 +120,7 @@ def enrolled(ctx, at: str) -> Member:
 
 def buy(ctx, member: Member, amount: str, at: str, channel: str) -> str:
     with freeze_time(at):
-        return record_purchase(ctx, a_purchase(member, amount, channel=channel)).result \
-            .purchase_id
+        return record_purchase(ctx, a_purchase(member, amount, channel=channel)).result.purchase_id
 
 
 def take(ctx, member: Member, reward: str, at: str, external_id: str) -> str:
@@ -171,15 +173,27 @@ def january(ctx) -> dict[str, Member]:
         record_return(ctx, RecordReturn("shop", hals, "HAL-RET", everything=True))
     buy(ctx, eve, "10.00", "2026-01-31 23:30:00", "pos")  # 1 February in Paris
     enrolled(ctx, "2026-02-01 10:00:00")  # Gus
-    members = {"ada": ada, "bob": bob, "cleo": cleo, "dan": dan, "eve": eve, "fay": fay,
-               "hal": hal}
+    members = {"ada": ada, "bob": bob, "cleo": cleo, "dan": dan, "eve": eve, "fay": fay, "hal": hal}
     with ctx.uow() as uow:
-        uow.session.execute(insert(FeedbackRow), [
-            {"id": f"fb_{index}", "program_id": "shop", "member_id": members[who].id,
-             "external_id": f"F-{index}", "kind": kind, "score": score, "channel": channel,
-             "comment": None, "purchase_id": None, "answered_at": utc(at),
-             "recorded_at": utc(at)}
-            for index, (who, kind, score, channel, at) in enumerate(ANSWERS)])
+        uow.session.execute(
+            insert(FeedbackRow),
+            [
+                {
+                    "id": f"fb_{index}",
+                    "program_id": "shop",
+                    "member_id": members[who].id,
+                    "external_id": f"F-{index}",
+                    "kind": kind,
+                    "score": score,
+                    "channel": channel,
+                    "comment": None,
+                    "purchase_id": None,
+                    "answered_at": utc(at),
+                    "recorded_at": utc(at),
+                }
+                for index, (who, kind, score, channel, at) in enumerate(ANSWERS)
+            ],
+        )
         uow.commit()
     return members
 
@@ -281,8 +295,17 @@ def test_the_liability_is_the_outstanding_points_at_the_cost_of_a_point(ctx):
 def test_the_cost_of_a_point_defaults_to_the_redemption_value(ctx):
     january(ctx)
     with freeze_time("2026-01-31 12:00:00"):
-        save_draft(ctx, "shop", {"settings": {"redemption": {"point_value": "0.02"}},
-                                 "rules": [], "tiers": LADDER, "rewards": REWARDS}, "cli:t")
+        save_draft(
+            ctx,
+            "shop",
+            {
+                "settings": {"redemption": {"point_value": "0.02"}},
+                "rules": [],
+                "tiers": LADDER,
+                "rewards": REWARDS,
+            },
+            "cli:t",
+        )
         publish(ctx, "shop", "cli:t")
     found = report(ctx)
     assert found.cost_per_point == Decimal("0.02")
@@ -295,9 +318,14 @@ def test_tier_distribution_now_and_tier_moves_in_the_period(ctx):
     # now: Ada (put back), Cleo, Eve, Hal and Gus (enrolled since) are Members, not Fay (closed);
     # Bob was put in Gold in December
     assert [(t.tier, t.name, t.members) for t in found.tier_distribution] == [
-        ("member", "Member", 5), ("silver", "Silver", 1), ("gold", "Gold", 1)]
+        ("member", "Member", 5),
+        ("silver", "Silver", 1),
+        ("gold", "Gold", 1),
+    ]
     assert [(m.from_tier, m.to_tier, m.direction, m.moves) for m in found.tier_moves] == [
-        ("member", "silver", "up", 2), ("silver", "member", "down", 1)]
+        ("member", "silver", "up", 2),
+        ("silver", "member", "down", 1),
+    ]
     assert (found.tier_moves_up, found.tier_moves_down) == (2, 1)
 
 
@@ -305,7 +333,9 @@ def test_reward_popularity_counts_redemptions_not_cancelled(ctx):
     january(ctx)
     found = report(ctx)
     assert [(r.reward_id, r.name, r.redemptions, r.points) for r in found.rewards] == [
-        ("coffee", "Coffee", 2, 60), ("voucher", "10 EUR off", 1, 100)]
+        ("coffee", "Coffee", 2, 60),
+        ("voucher", "10 EUR off", 1, 100),
+    ]
     assert [r.reward_id for r in report(ctx, top=1).rewards] == ["coffee"]
 
 
@@ -313,9 +343,19 @@ def test_the_weekly_trend_buckets_january_in_the_programs_time_zone(ctx):
     january(ctx)
     found = report(ctx, interval="week")
     assert found.interval == "week"
-    assert [(t.start.isoformat(), t.end.isoformat(), t.active_members, t.new_members,
-             t.purchases, t.revenue, t.points_issued, t.points_redeemed)
-            for t in found.trend] == [
+    assert [
+        (
+            t.start.isoformat(),
+            t.end.isoformat(),
+            t.active_members,
+            t.new_members,
+            t.purchases,
+            t.revenue,
+            t.points_issued,
+            t.points_redeemed,
+        )
+        for t in found.trend
+    ] == [
         # 1 January 2026 is a Thursday: the first week is cut at the period's start
         ("2026-01-01", "2026-01-04", 1, 0, 1, 60_00, 80, 30),
         ("2026-01-05", "2026-01-11", 2, 1, 2, 250_00, 250, 100 + 30 - 30 + 30),
@@ -333,10 +373,13 @@ def test_a_month_is_reported_day_by_day_unless_told_otherwise(ctx):
     assert len(found.trend) == 31
     first = found.trend[0]
     assert (first.start, first.purchases, first.revenue) == (date(2026, 1, 1), 1, 60_00)
-    by_month = report(ctx, ReportRequest("shop", date(2025, 12, 15), date(2026, 1, 31)),
-                      interval="month")
+    by_month = report(
+        ctx, ReportRequest("shop", date(2025, 12, 15), date(2026, 1, 31)), interval="month"
+    )
     assert [(t.start.isoformat(), t.end.isoformat(), t.purchases) for t in by_month.trend] == [
-        ("2025-12-15", "2025-12-31", 0), ("2026-01-01", "2026-01-31", 4)]
+        ("2025-12-15", "2025-12-31", 0),
+        ("2026-01-01", "2026-01-31", 4),
+    ]
 
 
 # -- breakdowns ---------------------------------------------------------------------------------
@@ -348,25 +391,40 @@ def test_figures_by_channel(ctx):
     assert [g.key for g in found.groups] == ["app", "pos", "web"]
     pos, web, app = group(found, "pos"), group(found, "web"), group(found, "app")
     # the till: Cleo 80 - 20 and Ada 50; in December Ada, Cleo and Hal bought there
-    assert (pos.purchases, pos.revenue, pos.active_members, pos.repeat_members) == (
-        2, 110_00, 2, 0)
+    assert (pos.purchases, pos.revenue, pos.active_members, pos.repeat_members) == (2, 110_00, 2, 0)
     assert (pos.previous_active_members, pos.retained_members) == (3, 2)
     assert (pos.retention_rate, pos.churn_rate) == (Decimal("0.6667"), Decimal("0.3333"))
     assert pos.average_order_value == 55_00
     assert pos.purchase_frequency == Decimal("1.00")
     assert (pos.points_issued, pos.points_reversed) == (50 + 80, 20 + 50)
     assert (pos.nps, pos.nps_answers, pos.csat_average, pos.ces_average) == (
-        Decimal("0.0"), 2, Decimal("5.00"), Decimal("3.50"))
+        Decimal("0.0"),
+        2,
+        Decimal("5.00"),
+        Decimal("3.50"),
+    )
     # the web: Dan 200 and Ada 30; Bob bought there in December and did not come back
     assert (web.purchases, web.revenue, web.active_members) == (2, 230_00, 2)
-    assert (web.previous_active_members, web.retained_members, web.retention_rate,
-            web.churn_rate) == (1, 0, Decimal("0.0000"), Decimal("1.0000"))
+    assert (
+        web.previous_active_members,
+        web.retained_members,
+        web.retention_rate,
+        web.churn_rate,
+    ) == (1, 0, Decimal("0.0000"), Decimal("1.0000"))
     assert (web.points_issued, web.points_reversed) == (230, 0)
     assert (web.nps, web.csat_average, web.ces_average, web.ces_answers) == (
-        Decimal("50.0"), Decimal("4.00"), None, 0)
+        Decimal("50.0"),
+        Decimal("4.00"),
+        None,
+        0,
+    )
     # the app: one survey answer, no purchase
     assert (app.purchases, app.active_members, app.nps, app.nps_answers) == (
-        0, 0, Decimal("100.0"), 1)
+        0,
+        0,
+        Decimal("100.0"),
+        1,
+    )
     assert app.average_order_value is app.repeat_purchase_rate is app.retention_rate is None
     # what belongs to no channel is left out, not made up
     for channel in found.groups:
@@ -382,27 +440,49 @@ def test_figures_by_current_tier(ctx):
     member, silver, gold = (group(found, key) for key in ("member", "silver", "gold"))
     # Member now: Ada, Cleo, Eve, Fay (closed, still a member of the period) and Hal
     assert (member.members, member.new_members) == (5, 1)
-    assert (member.purchases, member.revenue, member.active_members, member.repeat_members) \
-        == (3, 140_00, 2, 1)
+    assert (member.purchases, member.revenue, member.active_members, member.repeat_members) == (
+        3,
+        140_00,
+        2,
+        1,
+    )
     assert (member.previous_active_members, member.retained_members) == (3, 2)
     assert member.clv_historical == 52_00  # Ada 180 + Cleo 80 + Hal 0, over 5 members
     assert member.clv_predicted == 210_00  # 140.00 / 2 active, times 1 / (1/3)
-    assert (member.points_issued, member.points_redeemed, member.points_expired,
-            member.points_reversed, member.points_adjusted) == (160, 30, 90, 70, 13)
+    assert (
+        member.points_issued,
+        member.points_redeemed,
+        member.points_expired,
+        member.points_reversed,
+        member.points_adjusted,
+    ) == (160, 30, 90, 70, 13)
     assert member.liability_points == 80 + 60 + 23  # Hal's debt counts 0
     assert member.liability == 82  # 163 * 0.005 = 0.815 EUR: 81.5 cents, half-even 82
     assert (member.nps, member.csat_average, member.ces_average) == (
-        Decimal("0.0"), Decimal("4.50"), Decimal("3.50"))
+        Decimal("0.0"),
+        Decimal("4.50"),
+        Decimal("3.50"),
+    )
     # Silver now: Dan, new in January, no December: no retention to speak of
     assert (silver.members, silver.new_members, silver.purchases, silver.revenue) == (
-        1, 1, 1, 200_00)
+        1,
+        1,
+        1,
+        200_00,
+    )
     assert silver.retention_rate is silver.churn_rate is silver.clv_predicted is None
     assert silver.clv_historical == 200_00
     assert (silver.points_issued, silver.points_redeemed, silver.redemption_rate) == (
-        200, 130, Decimal("0.6500"))
+        200,
+        130,
+        Decimal("0.6500"),
+    )
     assert (silver.liability_points, silver.liability) == (70, 35)
     assert (silver.nps, silver.csat_average, silver.ces_average) == (
-        Decimal("50.0"), Decimal("4.00"), None)
+        Decimal("50.0"),
+        Decimal("4.00"),
+        None,
+    )
     # Gold now: Bob, who bought in December only
     assert (gold.members, gold.active_members, gold.previous_active_members) == (1, 0, 1)
     assert (gold.retention_rate, gold.churn_rate) == (Decimal("0.0000"), Decimal("1.0000"))
@@ -417,8 +497,9 @@ def test_figures_by_current_tier(ctx):
 def test_a_program_without_tiers_cannot_be_broken_down_by_tier(ctx):
     create_program(ctx, CreateProgram("plain", "Plain", "EUR", "Europe/Paris", settings={}))
     with pytest.raises(InvalidRequest) as refused:
-        analytics_report(ctx, ReportRequest("plain", date(2026, 1, 1), date(2026, 1, 31),
-                                            by="tier"))
+        analytics_report(
+            ctx, ReportRequest("plain", date(2026, 1, 1), date(2026, 1, 31), by="tier")
+        )
     assert refused.value.field == "by"
     plain = analytics_report(ctx, ReportRequest("plain", date(2026, 1, 1), date(2026, 1, 31)))
     assert plain.tier_distribution == () and plain.tier_moves == ()
@@ -431,15 +512,28 @@ def test_a_period_with_nothing_in_it_has_null_rates_not_errors(ctx):
     a_program_with_tiers_and_rewards(ctx)
     found = report(ctx, by="tier")
     totals = found.totals
-    assert (totals.members, totals.active_members, totals.purchases, totals.revenue) == (
-        0, 0, 0, 0)
-    for name in ("repeat_purchase_rate", "retention_rate", "churn_rate", "average_order_value",
-                 "purchase_frequency", "clv_historical", "clv_predicted", "nps",
-                 "csat_average", "ces_average", "redemption_rate", "breakage_rate"):
+    assert (totals.members, totals.active_members, totals.purchases, totals.revenue) == (0, 0, 0, 0)
+    for name in (
+        "repeat_purchase_rate",
+        "retention_rate",
+        "churn_rate",
+        "average_order_value",
+        "purchase_frequency",
+        "clv_historical",
+        "clv_predicted",
+        "nps",
+        "csat_average",
+        "ces_average",
+        "redemption_rate",
+        "breakage_rate",
+    ):
         assert getattr(totals, name) is None, name
     assert (totals.liability_points, totals.liability) == (0, 0)
     assert [(t.tier, t.members) for t in found.tier_distribution] == [
-        ("member", 0), ("silver", 0), ("gold", 0)]
+        ("member", 0),
+        ("silver", 0),
+        ("gold", 0),
+    ]
     assert [g.key for g in found.groups] == ["member", "silver", "gold"]
     assert found.document()["totals"]["liability"] == "0.00"
     assert found.document()["totals"]["retention_rate"] is None
@@ -456,15 +550,18 @@ def test_churn_of_zero_gives_the_capped_lifetime(ctx):
     assert totals.clv_predicted == 353226
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"end": date(2025, 12, 31)}, "to"),
-    ({"end": date(2028, 1, 2)}, "to"),
-    ({"by": "store"}, "by"),
-    ({"interval": "hour"}, "interval"),
-    ({"top": 0}, "top"),
-    ({"start": date(1900, 1, 1)}, "from"),
-    ({"end": date(9999, 12, 31)}, "to"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"end": date(2025, 12, 31)}, "to"),
+        ({"end": date(2028, 1, 2)}, "to"),
+        ({"by": "store"}, "by"),
+        ({"interval": "hour"}, "interval"),
+        ({"top": 0}, "top"),
+        ({"start": date(1900, 1, 1)}, "from"),
+        ({"end": date(9999, 12, 31)}, "to"),
+    ],
+)
 def test_a_bad_request_names_its_field(ctx, changes, field):
     a_program_with_tiers_and_rewards(ctx)
     with pytest.raises(InvalidRequest) as refused:
@@ -485,16 +582,26 @@ def test_two_years_is_the_longest_report(ctx):
 
 def test_buckets_cut_weeks_and_months_at_the_edges():
     assert buckets(date(2026, 1, 30), date(2026, 2, 2), "day") == [
-        (date(2026, 1, d), date(2026, 1, d)) for d in (30, 31)] + [
-        (date(2026, 2, d), date(2026, 2, d)) for d in (1, 2)]
+        (date(2026, 1, d), date(2026, 1, d)) for d in (30, 31)
+    ] + [(date(2026, 2, d), date(2026, 2, d)) for d in (1, 2)]
     assert buckets(date(2026, 1, 31), date(2026, 2, 10), "week") == [
-        (date(2026, 1, 31), date(2026, 2, 1)), (date(2026, 2, 2), date(2026, 2, 8)),
-        (date(2026, 2, 9), date(2026, 2, 10))]
+        (date(2026, 1, 31), date(2026, 2, 1)),
+        (date(2026, 2, 2), date(2026, 2, 8)),
+        (date(2026, 2, 9), date(2026, 2, 10)),
+    ]
     assert buckets(date(2026, 1, 15), date(2026, 3, 3), "month") == [
-        (date(2026, 1, 15), date(2026, 1, 31)), (date(2026, 2, 1), date(2026, 2, 28)),
-        (date(2026, 3, 1), date(2026, 3, 3))]
+        (date(2026, 1, 15), date(2026, 1, 31)),
+        (date(2026, 2, 1), date(2026, 2, 28)),
+        (date(2026, 3, 1), date(2026, 3, 3)),
+    ]
     assert [default_interval(days) for days in (1, 31, 32, 184, 185, 731)] == [
-        "day", "day", "week", "week", "month", "month"]
+        "day",
+        "day",
+        "week",
+        "week",
+        "month",
+        "month",
+    ]
 
 
 def test_rates_round_half_even_and_a_zero_denominator_is_none():

@@ -164,6 +164,18 @@ def open_program(ctx: Context, program_id: str, definition: dict[str, Any]) -> d
             ctx, RecordReturn(program_id, bought.purchase_id, "R-bob-1", lines={"SKU-1": 1})
         )
         close(ctx, program_id, people["dan"].id, "moved away", Actor("cli:tests"))
+    with freeze_time(NOW - timedelta(days=5)):  # ada shops often: a regular
+        for external_id in ("ada-0", "ada-1"):
+            record_purchase(
+                ctx,
+                purchase(
+                    program_id,
+                    people["ada"],
+                    external_id,
+                    "8.00",
+                    at=NOW - timedelta(days=5, hours=1),
+                ),
+            )
     return people
 
 
@@ -757,7 +769,8 @@ def test_returns_imported_from_a_file_reverse_points_as_record_return_does(
 
 def test_a_csv_file_of_purchases_and_returns_is_imported(ctx, settings, monkeypatch, tmp_path):
     document, _ = DEFINITIONS["plain"]
-    open_program(ctx, "bulk", document)
+    people = open_program(ctx, "bulk", document)
+    before = points_of(ctx, "bulk", people["ada"])
     at = (NOW - timedelta(hours=3)).isoformat()
     file = tmp_path / "day.csv"
     file.write_text(
@@ -790,7 +803,7 @@ def test_a_csv_file_of_purchases_and_returns_is_imported(ctx, settings, monkeypa
         )
         balance = uow.ledger.balance(bulk_member(uow, PEOPLE["ada"]))
     assert returned["R-1"] == 53 and returned["R-2"] == 2  # 45 + 2 x 4; 2.00 of T-2's 4.00
-    assert balance.available == 102 + 4 - 53 - 2
+    assert balance.available == before + 102 + 4 - 53 - 2
     assert verify_ledger(ctx).ok
 
 

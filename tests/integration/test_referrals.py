@@ -526,3 +526,20 @@ def test_a_referee_closed_before_completion_is_rejected_and_a_closed_referrer_is
     )
     assert available(ctx, dan) == 20 + 250
     assert available(ctx, ada) == available(ctx, cyd) == 0
+
+
+def test_a_referrers_referrals_are_listed_newest_first_a_page_at_a_time(ctx, clock):
+    a_referral_program(ctx)
+    ada = enrol(ctx)
+    friends = []
+    for _ in range(5):
+        clock.tick(timedelta(minutes=1))
+        friends.append(referred_by(ctx, ada).id)
+    pages, cursor = [], None
+    while True:
+        page = member_referrals(ctx, "shop", ada.id, limit=2, cursor=cursor)
+        pages.append([referral.referee_id for referral in page.referrals])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == [friends[:2:-1], friends[2:0:-1], friends[:1]]

@@ -44,8 +44,9 @@ from tests.webhook_receiver import Receiver, a_receiver, signature_is_valid
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 ADMIN = Actor("key:admin1")
-POLICY = DeliveryPolicy(max_attempts=4, backoff_seconds=30, backoff_max_seconds=600,
-                        timeout_seconds=5)
+POLICY = DeliveryPolicy(
+    max_attempts=4, backoff_seconds=30, backoff_max_seconds=600, timeout_seconds=5
+)
 
 
 @pytest.fixture
@@ -104,17 +105,28 @@ def test_an_event_reaches_the_endpoint_signed_the_standard_webhooks_way(ctx, clo
     assert message.message["type"] == "points.earned"
     assert message.message["timestamp"] == NOW.isoformat()
     assert message.data == {
-        "program_id": "shop", "member_id": ada.id, "points": 42, "status": "available",
-        "available_at": None, "expires_at": None, "purchase_id": purchase.purchase_id,
-        "event_id": None, "entry_id": entry.id, "program_version": 1, "rules": ["base-rate"],
-        "debt_paid": 0, "reason": f"earned 42 on order {purchase.external_id}",
-        "balance": {"available": 42, "pending": 0}}
+        "program_id": "shop",
+        "member_id": ada.id,
+        "points": 42,
+        "status": "available",
+        "available_at": None,
+        "expires_at": None,
+        "purchase_id": purchase.purchase_id,
+        "event_id": None,
+        "entry_id": entry.id,
+        "program_version": 1,
+        "rules": ["base-rate"],
+        "debt_paid": 0,
+        "reason": f"earned 42 on order {purchase.external_id}",
+        "balance": {"available": 42, "pending": 0},
+    }
     assert statuses(ctx, endpoint) == [("points.earned", ada.id, "delivered", 1)]
     assert deliver(ctx).attempts == 0  # delivered once, never again
 
 
 def test_the_receiver_refuses_a_tampered_message_and_a_wrong_secret_fails_the_delivery(
-        ctx, clock, receiver):
+    ctx, clock, receiver
+):
     a_program(ctx)
     ada = a_member(ctx)
     endpoint = subscribe(ctx, receiver)
@@ -125,9 +137,17 @@ def test_the_receiver_refuses_a_tampered_message_and_a_wrong_secret_fails_the_de
     assert tampered != genuine.body
 
     def post(body: bytes, signature: str, timestamp: int) -> int:
-        request = urllib.request.Request(receiver.url, data=body, method="POST", headers={
-            "webhook-id": genuine.id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature, "content-type": "application/json"})
+        request = urllib.request.Request(
+            receiver.url,
+            data=body,
+            method="POST",
+            headers={
+                "webhook-id": genuine.id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature,
+                "content-type": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 return answer.status
@@ -138,9 +158,14 @@ def test_the_receiver_refuses_a_tampered_message_and_a_wrong_secret_fails_the_de
     assert post(tampered, genuine.signature, genuine.timestamp) == 401
     assert post(genuine.body, "v1," + "A" * 44, genuine.timestamp) == 401
     assert post(genuine.body, genuine.signature, genuine.timestamp + 1) == 401
-    assert not signature_is_valid(receiver.secret, genuine.id, str(genuine.timestamp),
-                                  genuine.body, genuine.signature,
-                                  now=genuine.timestamp + 301)  # too old: a replay
+    assert not signature_is_valid(
+        receiver.secret,
+        genuine.id,
+        str(genuine.timestamp),
+        genuine.body,
+        genuine.signature,
+        now=genuine.timestamp + 301,
+    )  # too old: a replay
 
     receiver.secret = "whsec_" + "A" * 44  # the receiver holds another secret
     earn(ctx, ada, 5)
@@ -154,7 +179,8 @@ def test_the_receiver_refuses_a_tampered_message_and_a_wrong_secret_fails_the_de
 
 
 def test_a_failed_delivery_is_retried_with_exponential_backoff_until_it_is_accepted(
-        ctx, clock, receiver):
+    ctx, clock, receiver
+):
     a_program(ctx)
     ada = a_member(ctx)
     endpoint = subscribe(ctx, receiver)
@@ -165,7 +191,10 @@ def test_a_failed_delivery_is_retried_with_exponential_backoff_until_it_is_accep
     assert deliver(ctx).failed == 1
     [pending] = list_deliveries(ctx, "shop", endpoint).deliveries
     assert (pending.attempts, pending.last_status, pending.next_attempt_at) == (
-        1, 500, NOW + timedelta(seconds=30))
+        1,
+        500,
+        NOW + timedelta(seconds=30),
+    )
     clock.tick(timedelta(seconds=29))
     assert deliver(ctx).attempts == 0  # not due yet
     clock.tick(timedelta(seconds=1))
@@ -203,7 +232,8 @@ def test_the_backoff_is_capped(ctx, clock, receiver):
 
 
 def test_a_members_failing_event_holds_its_later_events_while_other_members_proceed(
-        ctx, clock, receiver):
+    ctx, clock, receiver
+):
     a_program(ctx)
     ada, bob = a_member(ctx), a_member(ctx)
     endpoint = subscribe(ctx, receiver)
@@ -216,25 +246,29 @@ def test_a_members_failing_event_holds_its_later_events_while_other_members_proc
     report = deliver(ctx)
 
     assert (report.delivered, report.failed) == (1, 1)
-    assert [(m.data["member_id"], m.data["points"]) for m in receiver.messages()] == [
-        (bob.id, 3)]
+    assert [(m.data["member_id"], m.data["points"]) for m in receiver.messages()] == [(bob.id, 3)]
     assert statuses(ctx, endpoint) == [
         ("points.earned", ada.id, "pending", 1),  # failed once
         ("points.earned", ada.id, "pending", 0),  # held: never tried
         ("points.earned", bob.id, "delivered", 1),
-        ("points.earned", ada.id, "pending", 0)]
+        ("points.earned", ada.id, "pending", 0),
+    ]
 
     receiver.answer = lambda message: 200
     earn(ctx, bob, 5)
     clock.tick(timedelta(seconds=30))
     deliver(ctx)
     assert [(m.data["member_id"], m.data["points"]) for m in receiver.messages()] == [
-        (bob.id, 3), (ada.id, 1), (bob.id, 5), (ada.id, 2), (ada.id, 4)]
+        (bob.id, 3),
+        (ada.id, 1),
+        (bob.id, 5),
+        (ada.id, 2),
+        (ada.id, 4),
+    ]
     assert {status for _, _, status, _ in statuses(ctx, endpoint)} == {"delivered"}
 
 
-def test_after_the_last_allowed_failure_a_delivery_is_dead_and_holds_nothing(
-        ctx, clock, receiver):
+def test_after_the_last_allowed_failure_a_delivery_is_dead_and_holds_nothing(ctx, clock, receiver):
     a_program(ctx)
     ada = a_member(ctx)
     endpoint = subscribe(ctx, receiver)
@@ -248,9 +282,15 @@ def test_after_the_last_allowed_failure_a_delivery_is_dead_and_holds_nothing(
         clock.tick(timedelta(minutes=10))
 
     assert [(r.failed, r.dead, r.delivered) for r in reports] == [
-        (1, 0, 0), (1, 0, 0), (1, 0, 0), (0, 1, 1)]  # then the next event goes
-    assert statuses(ctx, endpoint) == [("points.earned", ada.id, "dead", 4),
-                                       ("points.earned", ada.id, "delivered", 1)]
+        (1, 0, 0),
+        (1, 0, 0),
+        (1, 0, 0),
+        (0, 1, 1),
+    ]  # then the next event goes
+    assert statuses(ctx, endpoint) == [
+        ("points.earned", ada.id, "dead", 4),
+        ("points.earned", ada.id, "delivered", 1),
+    ]
     [dead] = list_deliveries(ctx, "shop", endpoint, status="dead").deliveries
     assert (dead.last_status, dead.next_attempt_at) == (500, None)
     assert deliver(ctx).attempts == 0  # the dead are left alone
@@ -272,15 +312,18 @@ def test_replay_sends_the_dead_deliveries_again(ctx, clock, receiver):
 
     # only the events recorded on the second day
     second_day = NOW + timedelta(days=1)
-    replayed = replay_deliveries(ctx, "shop", endpoint, ADMIN, since=second_day,
-                                 until=second_day + timedelta(days=1))
+    replayed = replay_deliveries(
+        ctx, "shop", endpoint, ADMIN, since=second_day, until=second_day + timedelta(days=1)
+    )
     assert replayed.replayed == 1
     assert deliver(ctx).delivered == 1
     assert replay_deliveries(ctx, "shop", endpoint, ADMIN).replayed == 1  # the rest
     assert deliver(ctx).delivered == 1
     assert [m.data["points"] for m in receiver.messages()] == [2, 1]
-    assert statuses(ctx, endpoint) == [("points.earned", ada.id, "delivered", 1),
-                                       ("points.earned", bob.id, "delivered", 1)]
+    assert statuses(ctx, endpoint) == [
+        ("points.earned", ada.id, "delivered", 1),
+        ("points.earned", bob.id, "delivered", 1),
+    ]
 
     # one delivered delivery, sent again (the receiver lost it)
     first = list_deliveries(ctx, "shop", endpoint).deliveries[-1]
@@ -329,8 +372,7 @@ def test_an_endpoint_created_later_gets_none_of_the_earlier_events(ctx, clock):
         assert len(statuses(ctx, late_endpoint)) == 1
 
 
-def test_an_inactive_endpoint_gets_nothing_and_its_pending_deliveries_wait(
-        ctx, clock, receiver):
+def test_an_inactive_endpoint_gets_nothing_and_its_pending_deliveries_wait(ctx, clock, receiver):
     a_program(ctx)
     ada = a_member(ctx)
     endpoint = subscribe(ctx, receiver)
@@ -352,8 +394,7 @@ def test_an_endpoint_of_one_program_gets_none_of_anothers_events(ctx, clock, rec
     earn(ctx, a_member(ctx, program_id="other"), 5, program_id="other")
     earn(ctx, a_member(ctx), 7)
     deliver(ctx)
-    assert [(m.data["program_id"], m.data["points"]) for m in receiver.messages()] == [
-        ("shop", 7)]
+    assert [(m.data["program_id"], m.data["points"]) for m in receiver.messages()] == [("shop", 7)]
 
 
 # -- failures without an answer ------------------------------------------------------------------
@@ -404,23 +445,24 @@ def test_two_jobs_running_at_once_send_each_delivery_once(ctx, receiver):
     ids = [m.id for m in receiver.messages()]
     assert len(ids) == len(set(ids)) == 18
     for member in members:  # in order per member, even with two senders
-        points = [m.data["points"] for m in receiver.messages()
-                  if m.data["member_id"] == member.id]
+        points = [m.data["points"] for m in receiver.messages() if m.data["member_id"] == member.id]
         assert points == sorted(points)
     assert {status for _, _, status, _ in statuses(ctx, endpoint)} == {"delivered"}
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("ftp://example.com/hooks", "http:// or https://"),
-    ("https://", "names a host"),
-    ("https://user:pw@example.com/hooks", "credentials"),
-    ("https://example.com/hooks#x", "fragment"),
-    ("https://exa mple.com/", "without spaces"),
-    ("https://example.com:99999/", "not a valid URL"),
-    ("https://example.com/" + "a" * 2048, "2048"),
-])
-def test_an_endpoint_url_must_be_an_http_url_and_nothing_is_written_otherwise(
-        ctx, url, problem):
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ftp://example.com/hooks", "http:// or https://"),
+        ("https://", "names a host"),
+        ("https://user:pw@example.com/hooks", "credentials"),
+        ("https://example.com/hooks#x", "fragment"),
+        ("https://exa mple.com/", "without spaces"),
+        ("https://example.com:99999/", "not a valid URL"),
+        ("https://example.com/" + "a" * 2048, "2048"),
+    ],
+)
+def test_an_endpoint_url_must_be_an_http_url_and_nothing_is_written_otherwise(ctx, url, problem):
     a_program(ctx)
     with pytest.raises(InvalidRequest) as refused:
         create_endpoint(ctx, CreateEndpoint("shop", url), ADMIN)
@@ -433,8 +475,11 @@ def test_an_endpoint_url_must_be_an_http_url_and_nothing_is_written_otherwise(
 def test_an_unknown_event_type_is_refused(ctx):
     a_program(ctx)
     with pytest.raises(InvalidRequest) as refused:
-        create_endpoint(ctx, CreateEndpoint("shop", "https://example.com/h",
-                                            ("points.earned", "points.eraned")), ADMIN)
+        create_endpoint(
+            ctx,
+            CreateEndpoint("shop", "https://example.com/h", ("points.earned", "points.eraned")),
+            ADMIN,
+        )
     assert refused.value.field == "event_types.1"
     with pytest.raises(WebhookNotFound):
         update_endpoint(ctx, "shop", "wh_nope", ADMIN, active=False)
@@ -454,8 +499,19 @@ def runner(settings, monkeypatch):
 def test_the_cli_creates_lists_delivers_and_replays(ctx, runner, receiver):
     a_program(ctx)
     ada = a_member(ctx)
-    created = runner.invoke(main, ["webhooks", "create", "--program", "shop", "--url",
-                                   receiver.url, "--event-type", "points.earned"])
+    created = runner.invoke(
+        main,
+        [
+            "webhooks",
+            "create",
+            "--program",
+            "shop",
+            "--url",
+            receiver.url,
+            "--event-type",
+            "points.earned",
+        ],
+    )
     assert created.exit_code == 0, created.output
     receiver.secret = created.output.split()[-1]
     assert receiver.secret.startswith("whsec_")
@@ -475,8 +531,9 @@ def test_the_cli_creates_lists_delivers_and_replays(ctx, runner, receiver):
     sent = runner.invoke(main, ["jobs", "deliver-webhooks", "--once", "--limit", "5"])
     assert "delivered 1" in sent.output
     assert [m.data["points"] for m in receiver.messages()] == [3]
-    unknown = runner.invoke(main, ["webhooks", "create", "--program", "shop", "--url",
-                                   "gopher://x"])
+    unknown = runner.invoke(
+        main, ["webhooks", "create", "--program", "shop", "--url", "gopher://x"]
+    )
     assert unknown.exit_code == 1 and "url:" in unknown.output
 
 
@@ -487,10 +544,17 @@ def test_deliveries_keep_the_outbox_event_and_the_member(ctx, clock, receiver):
     earn(ctx, ada, 1)
     deliver(ctx, limit=0)
     with ctx.uow(read_only=True) as uow:
-        rows = uow.session.execute(select(WebhookDeliveryRow.endpoint_id,
-                                          WebhookDeliveryRow.member_id,
-                                          WebhookDeliveryRow.status)).all()
-        fanned = uow.session.scalar(select(func.count()).select_from(DomainEventRow)
-                                    .where(DomainEventRow.delivered_at.is_(None)))
+        rows = uow.session.execute(
+            select(
+                WebhookDeliveryRow.endpoint_id,
+                WebhookDeliveryRow.member_id,
+                WebhookDeliveryRow.status,
+            )
+        ).all()
+        fanned = uow.session.scalar(
+            select(func.count())
+            .select_from(DomainEventRow)
+            .where(DomainEventRow.delivered_at.is_(None))
+        )
     assert [tuple(row) for row in rows] == [(endpoint, ada.id, "pending")]
     assert fanned == 0  # every event fanned out once
