@@ -191,32 +191,21 @@ class AnalyticsRepository:
         self, program_id: str, *, end: datetime, by: str | None, lowest: str | None
     ) -> dict[str, int]:
         """Per group: the revenue of every purchase before ``end``, net of every refund of
-        them. Plain sums (purchases, then returns), never a join per purchase: by tier, the
-        purchases of the members of each tier above the lowest are found from ``member_tiers``
-        through the purchases' member index (the higher tiers are the few), and the lowest
-        tier has what is left of the program's total."""
-        p, r, t = PurchaseRow, PurchaseReturnRow, MemberTierRow
+        them: two plain sums (purchases, then returns), not a join of each purchase with its
+        returns."""
+        p, r = PurchaseRow, PurchaseReturnRow
         before_end = and_(p.program_id == program_id, p.occurred_at < end)
-        total = _int(self.session.scalar(select(func.sum(p.total)).where(before_end)))
-        found: dict[str, int] = {TOTAL: total}
-        if by == TIER:
-            found = {lowest or "": total}
-            # a correlated sum per member: both databases then start from member_tiers
-            spent = (
-                select(func.sum(p.total))
-                .where(p.member_id == t.member_id, p.occurred_at < end)
-                .scalar_subquery()
-            )
-            higher = (
-                select(t.tier, spent.label("spent"))
-                .where(t.program_id == program_id, t.tier != (lowest or ""))
-                .subquery()
-            )
-            for tier, amount in self.session.execute(
-                select(higher.c.tier, func.sum(higher.c.spent)).group_by(higher.c.tier)
-            ):
-                found[tier] = _int(amount)
-                found[lowest or ""] -= _int(amount)
+        bought, keys = self._keyed(
+            select(func.sum(p.total)).select_from(PurchaseRow),
+            by,
+            member_id=p.member_id,
+            channel=None,
+            lowest=lowest,
+        )
+        found = {
+            key: _int(total)
+            for total, key in self.session.execute(bought.where(before_end).group_by(*keys))
+        }
         refunded, keys = self._keyed(
             select(func.sum(r.amount))
             .select_from(PurchaseReturnRow)

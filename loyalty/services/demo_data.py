@@ -135,76 +135,74 @@ def enroll_members_bulk(
         program = uow.programs.get(program_id)
         now = ctx.clock.now()
         latest = utc(enrolled_before) if enrolled_before is not None else now
+        _check_identities_free(uow, program.id, seed, ids)
         for start in range(0, count, batch_size):
             indexes = range(start, min(start + batch_size, count))
-            chunk = [ids[i] for i in indexes]
-            profile = [next(attributes) for _ in indexes]
-            joined_at = [latest - timedelta(seconds=joined.randrange(spread)) for _ in indexes]
-            existing = uow.demo_data.existing_members(program.id, chunk)
-            cards = {card_number(seed, i): ids[i] for i in indexes}
-            emails = {email(seed, i): ids[i] for i in indexes}
-            for kind, expected in (("card", cards), ("email", emails)):
-                owners = uow.demo_data.identity_owners(program.id, kind, list(expected))
-                for value, owner in owners.items():
-                    if owner != expected[value]:
-                        raise IdentityAlreadyUsed(
-                            f"{kind}:{value} already belongs to another member of this "
-                            "program; generate with another seed",
-                            field="seed",
-                            identity=f"{kind}:{value}",
-                        )
-            members, identities, balances = [], [], []
-            for offset, index in enumerate(indexes):
-                member_id = ids[index]
-                if member_id in existing:
-                    continue
-                members.append(
-                    {
-                        "id": member_id,
-                        "program_id": program.id,
-                        "status": MemberStatus.ACTIVE.value,
-                        "status_reason": None,
-                        "attributes": profile[offset],
-                        "enrolled_at": joined_at[offset],
-                    }
-                )
-                identities.append(
-                    {
-                        "program_id": program.id,
-                        "member_id": member_id,
-                        "kind": "card",
-                        "value": card_number(seed, index),
-                    }
-                )
-                identities.append(
-                    {
-                        "program_id": program.id,
-                        "member_id": member_id,
-                        "kind": "email",
-                        "value": email(seed, index),
-                    }
-                )
+            members = [
+                {
+                    "id": ids[index],
+                    "program_id": program.id,
+                    "status": MemberStatus.ACTIVE.value,
+                    "status_reason": None,
+                    "attributes": next(attributes),
+                    "enrolled_at": latest - timedelta(seconds=joined.randrange(spread)),
+                }
+                for index in indexes
+            ]
+            new = uow.demo_data.add_members(members)
+            identities, balances = [], []
+            for index in indexes:
+                if (member_id := ids[index]) not in new:
+                    continue  # enrolled by an earlier run: kept as it is
+                for kind, value in (
+                    ("card", card_number(seed, index)),
+                    ("email", email(seed, index)),
+                ):
+                    identities.append(
+                        {
+                            "program_id": program.id,
+                            "member_id": member_id,
+                            "kind": kind,
+                            "value": value,
+                        }
+                    )
                 balances.append(
                     {"member_id": member_id, "program_id": program.id, "updated_at": now}
                 )
-            uow.demo_data.add_members(members, identities, balances)
-            codes = {row["id"]: referral_code() for row in members}
+            uow.demo_data.add_identities_and_balances(identities, balances)
+            codes = {member_id: referral_code() for member_id in new}
             for _ in range(20):  # a clash of random codes is rare; twenty in a row, impossible
-                if not (
-                    codes := {
-                        member_id: referral_code()
-                        for member_id in uow.demo_data.add_referral_codes(program.id, codes, now)
-                    }
-                ):
+                taken = uow.demo_data.add_referral_codes(program.id, codes, now)
+                if not (codes := {member_id: referral_code() for member_id in taken}):
                     break
             else:
                 raise RuntimeError("no free referral code was found")
-            enrolled += len(members)
-            already += len(existing)
+            enrolled += len(new)
+            already += len(indexes) - len(new)
             if on_batch is not None:
                 on_batch(enrolled + already)
         uow.commit()
     return MembersEnrolled(enrolled, already)
+
+
+def _check_identities_free(uow: Any, program_id: str, seed: int, ids: list[str]) -> None:
+    """``IdentityAlreadyUsed`` if a card or e-mail of the generated members is held by a
+    member other than the one generated with it (read in one pass per kind)."""
+    card_prefix, email_suffix = card_number(seed, 0)[:-9], email(seed, 0)[2:]
+    for kind, pattern in (("card", card_prefix + "_" * 9), ("email", f"m%{email_suffix}")):
+        for value, owner in uow.demo_data.identities_like(program_id, kind, pattern):
+            digits = value[len(card_prefix) :] if kind == "card" else value[1 : -len(email_suffix)]
+            if not digits.isdigit() or not int(digits) < len(ids):
+                continue
+            index = int(digits)
+            mine = card_number(seed, index) if kind == "card" else email(seed, index)
+            if value == mine and owner != ids[index]:
+                raise IdentityAlreadyUsed(
+                    f"{kind}:{value} already belongs to another member of this program; "
+                    "generate with another seed",
+                    field="seed",
+                    identity=f"{kind}:{value}",
+                )
 
 
 def _referral_codes() -> Callable[[], str]:

@@ -26,6 +26,7 @@ from loyalty.adapters.orm import DomainEventRow, WebhookDeliveryRow
 from loyalty.adapters.webhook_sender import send
 from loyalty.domain.errors import Conflict, InvalidRequest, WebhookNotFound
 from loyalty.domain.members import Member
+from loyalty.domain.webhooks import SendResult
 from loyalty.services.access import Actor
 from loyalty.services.points import DebitPoints, debit_points
 from loyalty.services.webhooks import (
@@ -398,6 +399,31 @@ def test_an_endpoint_of_one_program_gets_none_of_anothers_events(ctx, clock, rec
 
 
 # -- failures without an answer ------------------------------------------------------------------
+
+
+def test_a_sender_that_breaks_fails_its_delivery_and_the_others_still_go(ctx, clock):
+    a_program(ctx)
+    ada, bob = a_member(ctx), a_member(ctx)
+    created = create_endpoint(ctx, CreateEndpoint("shop", "https://crm.example.com/hooks"), ADMIN)
+    earn(ctx, ada, 1)
+    earn(ctx, bob, 2)
+    sent: list[tuple[str, dict[str, str]]] = []
+
+    def sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
+        if b'"points":1' in body:
+            raise RuntimeError("a bug in the sender")
+        sent.append((url, headers))
+        return SendResult(204)
+
+    report = deliver_webhooks(ctx, send=sender, policy=POLICY)
+
+    assert (report.failed, report.delivered) == (1, 1)
+    assert [(url, headers["webhook-id"][:4]) for url, headers in sent] == [
+        ("https://crm.example.com/hooks", "msg_")
+    ]
+    endpoint = created.endpoint.endpoint_id
+    [failed] = list_deliveries(ctx, "shop", endpoint, status="pending").deliveries
+    assert failed.last_error == "RuntimeError: a bug in the sender"
 
 
 def test_a_refused_connection_and_a_timeout_are_failures_to_retry(ctx, clock):

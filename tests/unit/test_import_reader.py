@@ -561,3 +561,9 @@ def test_the_reader_agrees_with_the_api_on_any_value_of_any_field(path, value):
 def test_the_reader_agrees_with_the_api_on_any_field_left_out(path):
     payload = without(FULL, path)
     assert by_the_reader(payload) == by_the_schema(payload)
+
+
+@pytest.mark.parametrize("quantity", ["2.0", "1_000", " 2", "\u0662", "two"])
+def test_a_csv_quantity_is_ascii_digits(quantity):
+    text = CSV_HEAD + f",T-1,pos,,card:1234,{WHEN},pos,,EUR,X,,{quantity},5.00,,,,,,,\n"
+    assert rows_of(text, "csv") == [(2, "lines.0.quantity: Not a valid integer.")]
