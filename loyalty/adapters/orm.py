@@ -671,7 +671,8 @@ class WebhookEndpointRow(Base):
     event_types: Mapped[list[Any]]  # empty: every type
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[Instant]
-    # the last domain event fanned out to this endpoint's deliveries
+    # the newest domain event when the endpoint was made: it receives only later ones (which
+    # events were fanned out is marked on each event, ``domain_events.delivered_at``)
     cursor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 

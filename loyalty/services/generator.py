@@ -205,11 +205,13 @@ class GeneratedPurchase(NamedTuple):
     shipping: int
 
     @property
+    def lines_total(self) -> int:
+        """What the lines cost, tax included: what a return can refund (not the shipping)."""
+        return sum(line.quantity * line.unit_price - line.discount for line in self.lines)
+
+    @property
     def total(self) -> int:
-        return (
-            sum(line.quantity * line.unit_price - line.discount for line in self.lines)
-            + self.shipping
-        )
+        return self.lines_total + self.shipping
 
 
 class GeneratedReturn(NamedTuple):
@@ -603,8 +605,7 @@ def _return_of(
     occurred_at = purchase.occurred_at + timedelta(seconds=int(delay))
     returned_id = f"{purchase.external_id}-R"
     if rng.random() < by_amount_share:
-        total = purchase.total
-        amount = max(total * rng.randint(20, 100) // 100, 1)
+        amount = max(purchase.lines_total * rng.randint(20, 100) // 100, 1)
         return GeneratedReturn(
             returned_id, occurred_at, purchase.source, purchase.external_id, None, amount
         )
