@@ -27,8 +27,8 @@ from loyalty.adapters.orm import (
 
 _MEMBERS = MemberRow.__table__
 _CODES = ReferralCodeRow.__table__
-_INSERT_IDENTITIES = insert(MemberIdentityRow.__table__)
-_INSERT_BALANCES = insert(MemberBalanceRow.__table__)
+_IDENTITIES = MemberIdentityRow.__table__
+_BALANCES = MemberBalanceRow.__table__
 
 
 class DemoDataRepository:
@@ -67,13 +67,20 @@ class DemoDataRepository:
     ) -> None:
         """The rest of what ``MemberRepository.add`` writes, for many members at once."""
         if identities:
-            self.session.execute(
-                _INSERT_IDENTITIES, sorted(identities, key=lambda row: (row["kind"], row["value"]))
+            self._insert_many(
+                _IDENTITIES, sorted(identities, key=lambda row: (row["kind"], row["value"]))
             )
         if balances:
-            self.session.execute(
-                _INSERT_BALANCES, sorted(balances, key=lambda row: row["member_id"])
-            )
+            self._insert_many(_BALANCES, sorted(balances, key=lambda row: row["member_id"]))
+
+    def _insert_many(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Multi-row inserts. psycopg's ``executemany`` sends one INSERT a row (pipelined);
+        with RETURNING, SQLAlchemy writes a thousand rows a statement instead (its
+        "insertmanyvalues"), three times as fast here. SQLite's ``executemany`` is fast as is."""
+        statement = insert(table)
+        if self.dialect == "postgresql":
+            statement = statement.returning(table.c.member_id)
+        self.session.execute(statement, rows)
 
     def add_referral_codes(self, program_id: str, codes: dict[str, str], at: datetime) -> set[str]:
         """Give each member (id -> code) its referral code, as enrolment does; the members whose
