@@ -74,13 +74,9 @@ class DemoDataRepository:
             self._insert_many(_BALANCES, sorted(balances, key=lambda row: row["member_id"]))
 
     def _insert_many(self, table: Any, rows: list[dict[str, Any]]) -> None:
-        """Multi-row inserts. psycopg's ``executemany`` sends one INSERT a row (pipelined);
-        with RETURNING, SQLAlchemy writes a thousand rows a statement instead (its
-        "insertmanyvalues"), three times as fast here. SQLite's ``executemany`` is fast as is."""
-        statement = insert(table)
-        if self.dialect == "postgresql":
-            statement = statement.returning(table.c.member_id)
-        self.session.execute(statement, rows)
+        # Plain executemany: psycopg pipelines it. Forcing SQLAlchemy's multi-row statements
+        # (with RETURNING) was slower here: psycopg parses each long statement's placeholders.
+        self.session.execute(insert(table), rows)
 
     def add_referral_codes(self, program_id: str, codes: dict[str, str], at: datetime) -> set[str]:
         """Give each member (id -> code) its referral code, as enrolment does; the members whose

@@ -320,13 +320,6 @@ def email(seed: int, index: int) -> str:
     return f"m{index}-s{seed}@example.test"
 
 
-def member_identities(seed: int, index: int) -> tuple[Identity, Identity]:
-    return (
-        Identity(IdentityKind.CARD, card_number(seed, index)),
-        Identity(IdentityKind.EMAIL, email(seed, index)),
-    )
-
-
 def member_profile(rng: random.Random) -> dict[str, Any]:
     """Attributes of a generated member: most give a birth date, a few are VIPs."""
     attributes: dict[str, Any] = {}
