@@ -23,9 +23,10 @@ from bench.common import PROGRAM, ROOT, Figure, Results, machine, repeat
 
 SIZES = {
     "tiny": {"members": 300, "single": 60, "batched": 2000, "engine": 60, "bulk": 600,
-             "seconds": 0.5, "pg": 80, "lots": 2000, "rules_seconds": 0.2},
+             "seconds": 0.5, "pg": 80, "lots": 2000, "history": 3000, "rules_seconds": 0.2},
     "full": {"members": 100_000, "single": 3000, "batched": 20_000, "engine": 2000,
              "bulk": 20_000, "seconds": 5.0, "pg": 1600, "lots": 1_000_000,
+             "history": 1_000_000,
              "rules_seconds": 2.0},
 }
 REPEATS = 3
@@ -148,6 +149,14 @@ def job_figures(results: Results, dataset: data.Dataset, size: dict) -> None:
         values.append(seconds)
     results.add(Figure("jobs.expire", f"job: expire {size['lots']:,} lots", "s", values,
                        lower_is_better=True))
+    print(f"Jobs: the analytics report over {size['history']:,} more purchases", flush=True)
+    jobs.purchase_history(dataset, size["history"])
+    runs = [jobs.report_seconds(dataset) for _ in range(REPEATS)]
+    for label in runs[0]:
+        key = "jobs.report." + label.replace(",", "").replace(" ", "-")
+        results.add(Figure(key, f"analytics report, {label}, "
+                           f"{size['history']:,}+ purchases, {size['members']:,} members", "s",
+                           [run[label] for run in runs], lower_is_better=True))
 
 
 def postgres_figures(results: Results, size: dict, work: Path) -> None:

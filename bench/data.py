@@ -11,19 +11,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import insert
 
 from api.cli import alembic_config
 from bench.catalogue import CHANNELS, STORES, basket_lines
 from bench.common import PROGRAM, fashion_document
-from loyalty.adapters.orm import MemberBalanceRow, MemberIdentityRow, MemberRow
 from loyalty.config import Settings
 from loyalty.domain.money import format_minor
 from loyalty.services.bootstrap import bootstrap
 from loyalty.services.context import Context
+from loyalty.services.demo_data import enroll_members_bulk
+from loyalty.services.generator import member_ids
 from loyalty.services.members import MemberRef
 from loyalty.services.programs import CreateProgram, create_program
 from loyalty.services.purchases import RecordPurchase
+
+SEED = 1
 
 
 @dataclass(frozen=True)
@@ -46,23 +48,10 @@ def prepare(url: str, members: int, *, synchronous: str = "NORMAL") -> Dataset:
     return Dataset(ctx, settings, ids)
 
 
-def enroll(ctx: Context, count: int, *, batch: int = 5000) -> list[str]:
-    """``count`` members with a card each and an empty balance, the rows enrolment writes."""
-    now = datetime.now(UTC) - timedelta(days=400)
-    ids = [f"mem_bench{n:08d}" for n in range(count)]
-    with ctx.uow() as uow:
-        for start in range(0, count, batch):
-            chunk = ids[start:start + batch]
-            uow.session.execute(insert(MemberRow), [
-                {"id": m, "program_id": PROGRAM, "status": "active", "status_reason": None,
-                 "attributes": {}, "enrolled_at": now} for m in chunk])
-            uow.session.execute(insert(MemberIdentityRow), [
-                {"program_id": PROGRAM, "member_id": m, "kind": "card", "value": f"C{m[9:]}"}
-                for m in chunk])
-            uow.session.execute(insert(MemberBalanceRow), [
-                {"member_id": m, "program_id": PROGRAM, "updated_at": now} for m in chunk])
-        uow.commit()
-    return ids
+def enroll(ctx: Context, count: int) -> list[str]:
+    """``count`` members, bulk-enrolled with the rows ``enroll_member`` writes."""
+    enroll_members_bulk(ctx, PROGRAM, count, SEED)
+    return member_ids(PROGRAM, SEED, count)
 
 
 def purchases(members: list[str], count: int, *, seed: int, tag: str,
