@@ -41,10 +41,12 @@ def enroll_member(ctx: Context, command: EnrollMember) -> Outcome[Member]:
         raise InvalidRequest("the same identity is listed twice", field="identities")
     if not kinds:
         raise InvalidRequest("a member needs at least one identity", field="identities")
-    birth_date = command.attributes.get("birth_date")
+    attributes = dict(command.attributes)
+    birth_date = attributes.get("birth_date")
     if birth_date is not None:
         try:
-            date.fromisoformat(str(birth_date))
+            # stored as YYYY-MM-DD, the one form the birthday job and notices read
+            attributes["birth_date"] = date.fromisoformat(str(birth_date)).isoformat()
         except ValueError:
             raise InvalidRequest(
                 "birth_date is a date such as 1990-04-23", field="attributes.birth_date"
@@ -61,7 +63,7 @@ def enroll_member(ctx: Context, command: EnrollMember) -> Outcome[Member]:
             program_id=program.id,
             status=MemberStatus.ACTIVE,
             enrolled_at=now,
-            attributes=dict(command.attributes),
+            attributes=attributes,
             identities=command.identities,
         )
         referrer = referrer_for_enrolment(uow, program, command.referral_code,

@@ -467,6 +467,16 @@ def test_birthdays_fire_once_a_year_on_the_day_in_the_program_zone(ctx):
     assert verify_ledger(ctx).ok
 
 
+def test_a_birth_date_given_in_another_iso_form_is_stored_as_a_plain_date_and_celebrated(ctx):
+    with freeze_time("2026-04-23 09:00:00"):
+        a_program_with(ctx, BIRTHDAY_GIFT)
+        ada = a_member_born(ctx, "19900423")
+
+        assert ada.attributes["birth_date"] == "1990-04-23"
+        assert fire_birthdays(ctx).members == 1
+        assert get_balance(ctx, "shop", ada.id).available == 200
+
+
 def test_a_29_february_birthday_is_kept_on_28_february_in_other_years(ctx):
     with freeze_time("2027-02-28 10:00:00") as frozen:
         a_program_with(ctx, BIRTHDAY_GIFT)
