@@ -4,8 +4,10 @@ Light on imports, so the load generator starts fast."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from loyalty.domain.basket import PurchaseLine
+from loyalty.domain.money import format_minor
 
 # (sku, category, tags, unit price in cents, VAT in cents)
 CATALOGUE = [
@@ -31,3 +33,17 @@ def basket_lines(rng: random.Random, count: int = 5) -> tuple[PurchaseLine, ...]
     )
 
 
+
+
+def purchase_body(member_id: str, external_id: str, occurred_at: str, channel: str,
+                  store: str | None, lines: tuple[PurchaseLine, ...], *, source: str
+                  ) -> dict[str, Any]:
+    """The ``POST .../purchases`` body (also an import file's line) of such a basket."""
+    return {
+        "member": {"id": member_id}, "external_id": external_id, "source": source,
+        "occurred_at": occurred_at, "currency": "EUR", "channel": channel,
+        "store": store or "web-1",
+        "lines": [{"sku": line.sku, "quantity": line.quantity, "category": line.category,
+                   "tags": list(line.tags), "unit_price": format_minor(line.unit_price, "EUR"),
+                   "tax": format_minor(line.tax, "EUR")} for line in lines],
+    }

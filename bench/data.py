@@ -13,10 +13,9 @@ from pathlib import Path
 from alembic import command
 
 from api.cli import alembic_config
-from bench.catalogue import CHANNELS, STORES, basket_lines
+from bench.catalogue import CHANNELS, STORES, basket_lines, purchase_body
 from bench.common import PROGRAM, fashion_document
 from loyalty.config import Settings
-from loyalty.domain.money import format_minor
 from loyalty.services.bootstrap import bootstrap
 from loyalty.services.context import Context
 from loyalty.services.demo_data import enroll_members_bulk
@@ -72,13 +71,7 @@ def write_jsonl(path: Path, members: list[str], count: int, *, seed: int, tag: s
     """The purchases of ``purchases(...)`` as an import file (one API body a line)."""
     with path.open("w") as file:
         for command in purchases(members, count, seed=seed, tag=tag):
-            file.write(json.dumps({
-                "member": {"id": command.member.member_id}, "external_id": command.external_id,
-                "source": command.source, "occurred_at": command.occurred_at.isoformat(),
-                "currency": command.currency, "channel": command.channel,
-                "store": command.store or "web-1",
-                "lines": [{"sku": line.sku, "quantity": line.quantity,
-                           "category": line.category, "tags": list(line.tags),
-                           "unit_price": format_minor(line.unit_price, "EUR"),
-                           "tax": format_minor(line.tax, "EUR")} for line in command.lines],
-            }) + "\n")
+            file.write(json.dumps(purchase_body(
+                command.member.member_id or "", command.external_id,
+                command.occurred_at.isoformat(), command.channel, command.store, command.lines,
+                source=command.source)) + "\n")

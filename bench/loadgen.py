@@ -103,20 +103,12 @@ def main() -> None:
             return _request("GET", f"/v1/programs/{args.program}/members/"
                                    f"{rng.choice(members)}/balance", headers)
     else:
-        from bench.catalogue import CHANNELS, STORES, basket_lines
-        from loyalty.domain.money import format_minor
+        from bench.catalogue import CHANNELS, STORES, basket_lines, purchase_body
 
         def make(n: int) -> bytes:
-            lines = basket_lines(rng)
-            body = {
-                "member": {"id": rng.choice(members)}, "external_id": f"{args.tag}-{n}",
-                "source": "http", "occurred_at": _an_hour_ago, "currency": "EUR",
-                "channel": rng.choice(CHANNELS), "store": rng.choice(STORES) or "web-1",
-                "lines": [{"sku": line.sku, "quantity": line.quantity, "category": line.category,
-                           "tags": list(line.tags),
-                           "unit_price": format_minor(line.unit_price, "EUR"),
-                           "tax": format_minor(line.tax, "EUR")} for line in lines],
-            }
+            body = purchase_body(rng.choice(members), f"{args.tag}-{n}", _an_hour_ago,
+                                 rng.choice(CHANNELS), rng.choice(STORES), basket_lines(rng),
+                                 source="http")
             return _request("POST", f"/v1/programs/{args.program}/purchases", headers,
                             json.dumps(body).encode())
     from datetime import UTC, datetime, timedelta

@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.common import PROGRAM
-from bench.data import Dataset
+from bench.data import Dataset, purchases
+from loyalty.services.purchases import record_purchase
 
 # The writes of one posting, in the engine's order.
 WRITES = {
@@ -63,9 +64,6 @@ class Sample:
 
 def sample(dataset: Dataset) -> Sample:
     """Post one purchase through the engine and keep what it wrote."""
-    from bench.data import purchases
-    from loyalty.services.purchases import record_purchase
-
     command = next(purchases(dataset.members, 1, seed=7, tag="sample"))
     posted = record_purchase(dataset.ctx, command).result
     with dataset.ctx.uow(read_only=True) as uow:

@@ -29,6 +29,7 @@ from loyalty.adapters.orm import (
     TransferRow,
     VoucherRow,
 )
+from loyalty.domain.errors import ERASED_ANSWER
 
 
 class DeskRepository:
@@ -160,4 +161,4 @@ class DeskRepository:
                 update(IdempotencyRecordRow)
                 .where(IdempotencyRecordRow.program_id == program_id,
                        IdempotencyRecordRow.key == key)
-                .values(result={"erased": True}, fingerprint=secrets.token_hex(32)))
+                .values(result=ERASED_ANSWER, fingerprint=secrets.token_hex(32)))

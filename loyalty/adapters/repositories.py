@@ -33,11 +33,10 @@ from loyalty.adapters.orm import (
     UTCDateTime,
 )
 from loyalty.domain.errors import (
-    Conflict,
-    IdempotencyKeyReused,
     IdentityAlreadyUsed,
     ProgramNotFound,
     VersionNotFound,
+    check_replay,
 )
 from loyalty.domain.ledger import (
     Allocation,
@@ -755,15 +754,7 @@ class IdempotencyRepository:
                     IdempotencyRecordRow.key == key,
                 )
             ).one()
-            if result == {"erased": True}:
-                raise Conflict("this request concerned a member whose data was erased; "
-                               "its answer is gone with it")
-            if fingerprint_then != fingerprint:
-                raise IdempotencyKeyReused(
-                    f"{key.split(':', 1)[0]} key {key.split(':', 1)[1]!r} was already used "
-                    "for a different request",
-                    key=key.split(":", 1)[1],
-                )
+            check_replay(key, fingerprint, fingerprint_then, result)
             return dict(result)
         return None
 

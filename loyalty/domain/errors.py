@@ -82,6 +82,21 @@ class IdempotencyKeyReused(LoyaltyError):
     title = "Idempotency key reused with a different request"
 
 
+ERASED_ANSWER = {"erased": True}  # what erasure leaves of an answer that named the member
+
+
+def check_replay(key: str, fingerprint: str, stored_fingerprint: str,
+                 stored_answer: dict[str, Any]) -> None:
+    """Refuse to replay ``key``'s stored answer for a different request (or an erased one)."""
+    if stored_answer == ERASED_ANSWER:
+        raise Conflict("this request concerned a member whose data was erased; its answer is "
+                       "gone with it")
+    if stored_fingerprint != fingerprint:
+        kind, _, value = key.partition(":")
+        raise IdempotencyKeyReused(f"{kind} key {value!r} was already used for a different "
+                                   "request", key=value)
+
+
 class InvalidRequest(LoyaltyError):
     """A request that is well-formed but breaks a business rule about one field."""
 

@@ -30,13 +30,13 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.domain.basket import Basket
 from loyalty.domain.business_events import points_earned
 from loyalty.domain.errors import (
-    Conflict,
     CurrencyMismatch,
-    IdempotencyKeyReused,
+    InvalidRequest,
     LoyaltyError,
     MemberNotActive,
     MemberNotFound,
     PurchaseNotFound,
+    check_replay,
 )
 from loyalty.domain.ledger import Balance, EntryKind, LotStatus
 from loyalty.domain.members import MemberStatus, new_id
@@ -259,12 +259,10 @@ class _Batch:
         for candidate in candidates:
             if candidate.key in known:
                 fingerprint_then, result = known[candidate.key]
-                if result == {"erased": True}:
-                    self.rejected(candidate.line, Conflict(
-                        "this request concerned a member whose data was erased; its answer "
-                        "is gone with it"))
-                elif fingerprint_then != candidate.fingerprint:
-                    self.rejected(candidate.line, _reused(candidate.key))
+                try:
+                    check_replay(candidate.key, candidate.fingerprint, fingerprint_then, result)
+                except LoyaltyError as error:
+                    self.rejected(candidate.line, error)
                 else:
                     self.answered(candidate.line, Outcome(load(PurchaseRecorded, result),
                                                           replayed=True))
@@ -341,8 +339,6 @@ class _Candidate:
     def of(cls, line: int, command: RecordPurchase, now: datetime, tolerance: timedelta
            ) -> _Candidate:
         """The checks the posting use case makes before it touches the database."""
-        from loyalty.domain.errors import InvalidRequest
-
         command = replace(command, occurred_at=utc(command.occurred_at))
         if command.occurred_at > now + tolerance:
             raise InvalidRequest("occurred_at is in the future", field="occurred_at")
@@ -353,12 +349,6 @@ class _Candidate:
         check_totals(basket, command.totals)
         return cls(line, command, basket, f"purchase:{command.source}:{command.external_id}",
                    fingerprint(replace(command, request_key=None)))
-
-
-def _reused(key: str) -> IdempotencyKeyReused:
-    kind, _, value = key.partition(":")
-    return IdempotencyKeyReused(f"{kind} key {value!r} was already used for a different "
-                                "request", key=value)
 
 
 def _compiled_at(uow: Any, program: Any, versions: list[tuple[int, datetime, datetime | None]],
