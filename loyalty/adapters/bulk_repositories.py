@@ -1,13 +1,22 @@
-"""Set-based reads and writes for bulk ingest: a batch of purchases in a handful of statements
-(multi-row inserts, one update per member) instead of a dozen statements per purchase."""
+"""Reads and writes of plain purchases, through the driver: a whole batch of them for bulk
+ingest in a handful of statements (multi-row inserts, one update per member), or one purchase
+posted at the till in one read and one round of writes (pipelined on PostgreSQL).
+
+The values are converted here, once per statement, not per column object: instants as UTC text
+on SQLite (as ``UTCDateTime`` stores them), JSON as text. SQLAlchemy's per-statement work costs
+more than the statements themselves on this path (see PERF-NOTES)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import JSON, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.adapters.db import json_text
@@ -21,6 +30,8 @@ from loyalty.adapters.orm import (
     PurchaseRow,
     UTCDateTime,
 )
+from loyalty.adapters.repositories import compiled_in_cache
+from loyalty.rules.engine import CompiledProgram
 
 
 class MemberState(NamedTuple):
@@ -34,11 +45,66 @@ class MemberState(NamedTuple):
     last_activity_at: datetime | None
 
 
+class PlainState(NamedTuple):
+    """What posting a plain purchase reads, in one statement: the program and its version in
+    force, the member and its summary row, whether a key was used, and two fresh ids."""
+
+    member_id: str
+    name: str
+    currency: str
+    time_zone: str
+    version: int | None
+    published_at: datetime | None
+    status: str
+    attributes: dict[str, Any]
+    enrolled_at: datetime
+    available: int
+    pending: int
+    debt: int
+    last_activity_at: datetime | None
+    claimed: int
+    lot_id: int
+    entry_id: int
+
+
+_PLAIN_STATE = """
+SELECT m.id, p.name, p.currency, p.time_zone, v.version, v.published_at,
+       m.status, m.attributes, m.enrolled_at,
+       b.available, b.pending, b.debt, b.last_activity_at,
+       {claimed},
+       {ids}
+FROM members m
+JOIN member_balances b ON b.member_id = m.id
+JOIN programs p ON p.id = m.program_id
+LEFT JOIN program_versions v ON v.program_id = m.program_id AND v.version = (
+    SELECT max(w.version) FROM program_versions w
+     WHERE w.program_id = m.program_id
+       AND (w.effective_from IS NULL OR w.effective_from <= {at}))
+WHERE m.id = {member} AND m.program_id = {p}
+{lock}"""
+_CLAIMED = {  # how many of the keys are taken (on PostgreSQL the claim before tells)
+    "sqlite": "(SELECT count(*) FROM idempotency_records i "
+              "WHERE i.program_id = m.program_id AND i.key IN ({keys}))",
+    "postgresql": "0",
+}
+_BY_IDENTITY = ("(SELECT n.member_id FROM member_identities n WHERE n.program_id = {p} "
+                "AND n.kind = {kind} AND n.value = {value})")
+# PostgreSQL takes the ids from the columns' sequences; on SQLite the transaction holds the
+# write lock (BEGIN IMMEDIATE), so the ids after the largest are free.
+_FRESH_IDS = {
+    "postgresql": "nextval(pg_get_serial_sequence('lots', 'id')), "
+                  "nextval(pg_get_serial_sequence('ledger_entries', 'id'))",
+    "sqlite": "(SELECT coalesce(max(id), 0) + 1 FROM lots), "
+              "(SELECT coalesce(max(id), 0) + 1 FROM ledger_entries)",
+}
+_STATEMENTS: dict[tuple[Any, ...], tuple[str, Any]] = {}
+_SQL: dict[tuple[Any, ...], str] = {}
+
+
 class BulkRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
-        self._statements: dict[tuple[str, tuple[str, ...]], tuple[str, Any]] = {}
 
     def known_keys(self, program_id: str, keys: Sequence[str]
                    ) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -130,53 +196,199 @@ class BulkRepository:
         last = self.session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}")) or 0
         return list(range(last + 1, last + 1 + count))
 
-    def write(self, *, purchases: list[dict[str, Any]], lots: list[dict[str, Any]],
-              entries: list[dict[str, Any]], balances: list[dict[str, Any]],
-              keys: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
-        """Multi-row inserts (and one summary update per member) for a whole batch, through
-        the driver's ``executemany``: the values are converted here, once, not per column
-        object (instants as UTC text on SQLite, JSON as text)."""
-        connection = self.session.connection()
-        for table, rows in (("idempotency_records", keys), ("purchases", purchases),
-                            ("lots", lots), ("ledger_entries", entries),
-                            ("domain_events", events)):
-            if rows:
-                sql, convert = self._insert(table, tuple(rows[0]))
-                connection.exec_driver_sql(sql, [convert(row) for row in rows])
-        if balances:
-            p = "?" if self.dialect == "sqlite" else "%s"
-            connection.exec_driver_sql(
-                f"UPDATE member_balances SET available = available + {p}, "
-                f"pending = pending + {p}, lifetime_earned = lifetime_earned + {p}, "
-                f"updated_at = {p}, last_activity_at = {p} WHERE member_id = {p}",
-                [(b["d_available"], b["d_pending"], b["d_earned"], self._instant(b["at"]),
-                  self._instant(b["activity_at"]), b["m"]) for b in balances])
+    def write(self, **rows: list[dict[str, Any]]) -> None:
+        """Write a batch's rows (see ``write_rows``) in the session's transaction."""
+        write_rows(self.session.connection().connection, self.session.get_bind().dialect,
+                   pipeline=True, **rows)
 
-    def _instant(self, value: datetime | None) -> Any:
-        if value is None or self.dialect != "sqlite":
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
-    def _insert(self, table: str, columns: tuple[str, ...]) -> tuple[str, Any]:
-        found = self._statements.get((table, columns))
-        if found is not None:
-            return found
+class PlainRepository:
+    """One plain posting, on a connection of the driver's own (the unit of work begins and
+    ends its transaction): no session, no statement compiled per call."""
+
+    def __init__(self, connection: Any, dialect: Any) -> None:
+        self.connection = connection
+        self.dialect_ = dialect
+        self.dialect = dialect.name
+        # PostgreSQL: one pipeline from the read to the commit, so the posting costs two round
+        # trips (BEGIN and the read; the writes and COMMIT), not one a statement.
+        self._pipeline = ExitStack()
+        if self.dialect == "postgresql":
+            self._pipeline.enter_context(connection.driver_connection.pipeline())
+
+    def commit(self) -> None:
+        """Commit, and give the connection back to the pool. A unique key a concurrent
+        transaction took first raises SQLAlchemy's ``IntegrityError`` (on PostgreSQL the
+        writes are checked here, when the pipeline is sent)."""
+        try:
+            with self._pipeline:
+                self.connection.commit()
+        except self.dialect_.loaded_dbapi.IntegrityError as error:
+            self.rollback()
+            raise IntegrityError("COMMIT", None, error) from error
+        self.connection.close()
+
+    def rollback(self) -> None:
+        """Roll back, and give the connection back to the pool (which resets it)."""
+        try:
+            with self._pipeline:
+                self.connection.rollback()
+        except self.dialect_.loaded_dbapi.Error:
+            pass  # a failed transaction is rolled back by the pool as well
+        finally:
+            self.connection.close()
+
+    def plain_state(self, program_id: str, member: Any, keys: Sequence[tuple[str, str]],
+                    at: datetime, now: datetime) -> PlainState | None:
+        """The state a plain posting starts from, for ``member`` (a ``MemberRef``: by id or
+        identity); None when no such member is in the program.
+
+        Locks, in the order the general use case takes them (no deadlock between the lanes):
+        on PostgreSQL the (key, fingerprint) ``keys`` are claimed first (``ON CONFLICT DO
+        NOTHING`` waits for a concurrent claim of the same key), then the member's summary row
+        is locked (``FOR UPDATE``); ``write`` then stores the answer under the keys. On SQLite
+        the transaction holds the write lock, the keys are looked up and ``write`` inserts
+        them."""
         sqlite = self.dialect == "sqlite"
-        types = Base.metadata.tables[table].c
-        json_columns = {c for c in columns if isinstance(types[c].type, JSON)}
-        instant_columns = {c for c in columns if isinstance(types[c].type, UTCDateTime)}
-        marks = ", ".join("?" if sqlite else ("%s::jsonb" if c in json_columns else "%s")
-                          for c in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        instant = self._instant
-        plan = [(c, 1 if c in json_columns else 2 if c in instant_columns else 0)
-                for c in columns]
+        name = ":{}" if sqlite else "%({})s"
+        by_id = member.member_id is not None
+        statement = ("plain_state", self.dialect, len(keys), by_id)
+        sql = _SQL.get(statement)
+        if sql is None:
+            sql = _SQL[statement] = _PLAIN_STATE.format(
+                claimed=_CLAIMED[self.dialect].format(
+                    keys=", ".join(name.format(f"k{n}") for n in range(len(keys)))),
+                ids=_FRESH_IDS[self.dialect], at=name.format("at"), p=name.format("p"),
+                member=name.format("m") if by_id else _BY_IDENTITY.format(
+                    p=name.format("p"), kind=name.format("kind"), value=name.format("value")),
+                lock="" if sqlite else "FOR UPDATE OF b")
+        values = {"p": program_id, "at": _instant(self.dialect, at),
+                  **{f"k{n}": key for n, (key, _) in enumerate(keys)}}
+        if by_id:
+            values["m"] = member.member_id
+        else:
+            values["kind"], values["value"] = member.identity.kind.value, member.identity.value
+        claim = None
+        if not sqlite:
+            claim = self.connection.cursor()
+            claim.execute(  # in a program that exists (else the key is refused, below)
+                "INSERT INTO idempotency_records (program_id, key, fingerprint, result, "
+                "created_at) SELECT p.id, v.key, v.fingerprint, '{}'::jsonb, v.at "
+                "FROM programs p, (VALUES "
+                + ", ".join(["(%s, %s, %s::timestamptz)"] * len(keys))
+                + ") AS v (key, fingerprint, at) WHERE p.id = %s "
+                "ON CONFLICT DO NOTHING RETURNING key",
+                [*(value for key, print_ in keys for value in (key, print_, now)), program_id])
+        cursor = self.connection.cursor()
+        cursor.execute(sql, values)
+        taken = 0 if claim is None else len(keys) - len(claim.fetchall())
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        if sqlite:
+            row = list(row)
+            for index in (5, 8, 12):
+                row[index] = _sqlite_instant(row[index])
+            row[7] = orjson.loads(row[7]) if row[7] is not None else None
+        state = PlainState(*row)
+        return state._replace(attributes=dict(state.attributes or {}),
+                              claimed=state.claimed + taken)
 
-        def convert(row: dict[str, Any]) -> tuple[Any, ...]:
-            return tuple(
-                row[c] if how == 0 else
-                (None if row[c] is None else json_text(row[c])) if how == 1 else instant(row[c])
-                for c, how in plan)
+    def compiled(self, program_id: str, version: int, published_at: datetime
+                 ) -> CompiledProgram | None:
+        """The version compiled, if a posting of this process compiled it already (the
+        general lane compiles it, on the first posting after a publication)."""
+        return compiled_in_cache(program_id, version, published_at)
 
-        self._statements[(table, columns)] = sql, convert
-        return sql, convert
+    def write(self, *, keys: list[dict[str, Any]], **rows: list[dict[str, Any]]) -> None:
+        """The posting's rows; on PostgreSQL its keys are claimed already: their answer."""
+        if self.dialect == "postgresql":
+            self.connection.cursor().executemany(
+                "UPDATE idempotency_records SET result = %s::jsonb "
+                "WHERE program_id = %s AND key = %s",
+                [(json_text(k["result"]), k["program_id"], k["key"]) for k in keys])
+            keys = []
+        write_rows(self.connection, self.dialect_, pipeline=False, keys=keys, **rows)
+
+
+def write_rows(connection: Any, dialect: Any, *, pipeline: bool, purchases: list[dict[str, Any]],
+               lots: list[dict[str, Any]], entries: list[dict[str, Any]],
+               balances: list[dict[str, Any]], keys: list[dict[str, Any]],
+               events: list[dict[str, Any]]) -> None:
+    """Insert the rows (and one summary update per member) through the driver: one
+    ``execute`` a row or ``executemany`` a table, all sent in one pipeline on PostgreSQL
+    (``pipeline``: a pipeline of their own, or the caller's).
+    A unique key already taken raises SQLAlchemy's ``IntegrityError``."""
+    name = dialect.name
+    p = "?" if name == "sqlite" else "%s"
+    statements = []
+    for table, rows in (("idempotency_records", keys), ("purchases", purchases),
+                        ("lots", lots), ("ledger_entries", entries),
+                        ("domain_events", events)):
+        if rows:
+            sql, convert = _insert(name, table, tuple(rows[0]))
+            statements.append((sql, [convert(row) for row in rows]))
+    if balances:
+        statements.append((
+            f"UPDATE member_balances SET available = available + {p}, "
+            f"pending = pending + {p}, lifetime_earned = lifetime_earned + {p}, "
+            f"updated_at = {p}, last_activity_at = {p} WHERE member_id = {p}",
+            [(b["d_available"], b["d_pending"], b["d_earned"], _instant(name, b["at"]),
+              _instant(name, b["activity_at"]), b["m"]) for b in balances]))
+    cursor = connection.cursor()
+    try:
+        if name == "postgresql" and pipeline:
+            with connection.driver_connection.pipeline():
+                _run(cursor, statements)
+        else:
+            _run(cursor, statements)
+    except dialect.loaded_dbapi.IntegrityError as error:
+        raise IntegrityError(statements[0][0], None, error) from error
+
+
+def _instant(dialect: str, value: datetime | None) -> Any:
+    if value is None or dialect != "sqlite":
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert(dialect: str, table: str, columns: tuple[str, ...]) -> tuple[str, Any]:
+    found = _STATEMENTS.get((dialect, table, columns))
+    if found is not None:
+        return found
+    sqlite = dialect == "sqlite"
+    types = Base.metadata.tables[table].c
+    json_columns = {c for c in columns if isinstance(types[c].type, JSON)}
+    instant_columns = {c for c in columns if isinstance(types[c].type, UTCDateTime)}
+    marks = ", ".join("?" if sqlite else ("%s::jsonb" if c in json_columns else "%s")
+                      for c in columns)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    get = itemgetter(*columns)
+    documents = [n for n, c in enumerate(columns) if c in json_columns]
+    instants = [n for n, c in enumerate(columns) if c in instant_columns]
+
+    def convert(row: dict[str, Any]) -> list[Any]:
+        values = list(get(row)) if len(columns) > 1 else [get(row)]
+        for n in documents:
+            if values[n] is not None:
+                values[n] = json_text(values[n])
+        if sqlite:
+            for n in instants:
+                values[n] = _instant(dialect, values[n])
+        return values
+
+    _STATEMENTS[(dialect, table, columns)] = sql, convert
+    return sql, convert
+
+
+def _run(cursor: Any, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    for sql, rows in statements:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+
+
+def _sqlite_instant(value: str | None) -> datetime | None:
+    """An instant as SQLite stores it (naive UTC text), aware."""
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)

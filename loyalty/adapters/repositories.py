@@ -71,6 +71,11 @@ _COMPILED: dict[tuple[str, int, datetime], CompiledProgram] = {}
 _COMPILED_LIMIT = 256
 
 
+def compiled_in_cache(program_id: str, version: int, published_at: datetime
+                      ) -> CompiledProgram | None:
+    return _COMPILED.get((program_id, version, published_at))
+
+
 def forget_compiled_programs() -> None:
     """Empty the cache (tests that re-create a program under the same id and instant)."""
     _COMPILED.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,7 +13,7 @@ from loyalty.adapters.access_repositories import (
     SecretRepository,
 )
 from loyalty.adapters.analytics_repositories import AnalyticsRepository
-from loyalty.adapters.bulk_repositories import BulkRepository
+from loyalty.adapters.bulk_repositories import BulkRepository, PlainRepository
 from loyalty.adapters.db import SQLITE_BEGIN
 from loyalty.adapters.demo_repositories import DemoDataRepository
 from loyalty.adapters.desk_repositories import DeskRepository
@@ -60,41 +61,47 @@ class SqlAlchemyUnitOfWork:
     feedback: FeedbackRepository
     referrals: ReferralRepository
     bulk: BulkRepository
+    session: Session
 
     def __init__(self, session_factory: sessionmaker[Session], *, read_only: bool = False) -> None:
         self.session_factory = session_factory
         self.read_only = read_only
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
+        self._plain: PlainRepository | None = None
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        """The session and the repositories, made on first use: the plain posting lane
+        needs neither (see ``plain``)."""
+        if name not in _LAZY or "_plain" not in self.__dict__:
+            raise AttributeError(name)
+        self._open_session()
+        return self.__dict__[name]
+
+    def _open_session(self) -> None:
+        if self._plain is not None:
+            raise RuntimeError("the plain lane's transaction is open: commit or roll it back")
         self.session = session = self.session_factory()
         if self.read_only:
             # On SQLite a reader must not take the write lock; elsewhere this option is ignored.
             session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
-        self.programs = ProgramRepository(session)
-        self.members = MemberRepository(session)
-        self.purchases = PurchaseRepository(session)
-        self.ledger = LedgerRepository(session)
-        self.idempotency = IdempotencyRepository(session)
-        self.usage = RuleUsageRepository(session)
-        self.events = EventRepository(session)
-        self.history = PurchaseHistoryRepository(session)
-        self.tiers = TierRepository(session)
-        self.rewards = RewardRepository(session)
-        self.returns = ReturnRepository(session)
-        self.desk = DeskRepository(session)
-        self.demo_data = DemoDataRepository(session)
-        self.keys = KeyRepository(session)
-        self.secrets = SecretRepository(session)
-        self.audit = AuditRepository(session)
-        self.outbox = OutboxRepository(session)
-        self.webhooks = WebhookRepository(session)
-        self.analytics = AnalyticsRepository(session)
-        self.notices = NoticeRepository(session)
-        self.segments = SegmentRepository(session)
-        self.feedback = FeedbackRepository(session)
-        self.referrals = ReferralRepository(session)
-        self.bulk = BulkRepository(session)
-        return self
+        for attribute, repository in _REPOSITORIES.items():
+            setattr(self, attribute, repository(session))
+
+    @property
+    def plain(self) -> PlainRepository:
+        """The plain posting lane's repository, on a pooled connection of the driver's own, in
+        a transaction of its own (``BEGIN IMMEDIATE`` on SQLite, as the session's are)."""
+        if self._plain is None:
+            if "session" in self.__dict__:
+                raise RuntimeError("the session's transaction is open")
+            engine = self.session_factory.kw["bind"]
+            connection = engine.raw_connection()
+            if engine.dialect.name == "sqlite":
+                connection.cursor().execute("BEGIN IMMEDIATE")
+            self._plain = PlainRepository(connection, engine.dialect)
+        return self._plain
 
     def __exit__(
         self,
@@ -102,8 +109,51 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
-        self.session.close()
+        self.rollback()
+        if "session" in self.__dict__:
+            self.session.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        if self._plain is not None:  # its connection goes back to the pool
+            plain, self._plain = self._plain, None
+            plain.commit()
+        if "session" in self.__dict__:
+            self.session.commit()
+
+    def rollback(self) -> None:
+        """Give up the transaction's writes; the unit of work may go on in a new transaction
+        (of its session: the plain lane's connection goes back to the pool)."""
+        if self._plain is not None:
+            plain, self._plain = self._plain, None
+            plain.rollback()
+        if "session" in self.__dict__:
+            self.session.rollback()
+
+
+_REPOSITORIES: dict[str, Any] = {
+    "programs": ProgramRepository,
+    "members": MemberRepository,
+    "purchases": PurchaseRepository,
+    "ledger": LedgerRepository,
+    "idempotency": IdempotencyRepository,
+    "usage": RuleUsageRepository,
+    "events": EventRepository,
+    "history": PurchaseHistoryRepository,
+    "tiers": TierRepository,
+    "rewards": RewardRepository,
+    "returns": ReturnRepository,
+    "desk": DeskRepository,
+    "demo_data": DemoDataRepository,
+    "keys": KeyRepository,
+    "secrets": SecretRepository,
+    "audit": AuditRepository,
+    "outbox": OutboxRepository,
+    "webhooks": WebhookRepository,
+    "analytics": AnalyticsRepository,
+    "notices": NoticeRepository,
+    "segments": SegmentRepository,
+    "feedback": FeedbackRepository,
+    "referrals": ReferralRepository,
+    "bulk": BulkRepository,
+}
+_LAZY = frozenset(_REPOSITORIES) | {"session"}

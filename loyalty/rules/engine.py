@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -214,6 +215,15 @@ class CompiledProgram:
 
     def needs_purchase_count(self) -> bool:
         return any(rule.uses_purchases for rule in self.rules)
+
+    @cached_property
+    def purchases_read_history(self) -> bool:
+        """Whether evaluating a purchase reads the member's past (a tier ladder, a capped or
+        once-only purchase rule, a purchase count, a spend window, recent purchases or the
+        preferred channel); when not, the member's profile alone is enough."""
+        return (self.ladder is not None or bool(self.tracked_rules("purchase"))
+                or self.needs_purchase_count() or bool(self.spend_windows())
+                or self.needs.history)
 
     # -- segments -------------------------------------------------------------------------
 

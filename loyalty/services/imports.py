@@ -20,7 +20,7 @@ its line and reason and does not block the good ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -28,29 +28,24 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.domain.basket import Basket
-from loyalty.domain.business_events import points_earned
 from loyalty.domain.errors import (
     CurrencyMismatch,
-    InvalidRequest,
     LoyaltyError,
     MemberNotActive,
     MemberNotFound,
     PurchaseNotFound,
     check_replay,
 )
-from loyalty.domain.ledger import Balance, EntryKind, LotStatus
-from loyalty.domain.members import MemberStatus, new_id
-from loyalty.domain.money import format_minor
-from loyalty.domain.time import utc
-from loyalty.rules.engine import CompiledProgram, MemberFacts
+from loyalty.domain.members import MemberStatus
+from loyalty.rules.engine import CompiledProgram
 from loyalty.services.context import Context
-from loyalty.services.idempotency import Outcome, dump, fingerprint, load
+from loyalty.services.idempotency import Outcome, load
 from loyalty.services.purchases import (
-    BalanceSnapshot,
+    PlainPosting,
     PurchaseRecorded,
     RecordPurchase,
-    check_totals,
-    line_json,
+    checked,
+    plain_rows,
     record_purchase_in,
 )
 from loyalty.services.returns import RecordReturn, ReturnRecorded, record_return_in
@@ -226,7 +221,7 @@ class _Batch:
                     "a closed member no longer earns points", member_status=state.status))
                 continue
             compiled = _compiled_at(uow, program, versions, candidate.command.occurred_at)
-            if compiled is None or state.debt or _needs_history(compiled) \
+            if compiled is None or state.debt or compiled.purchases_read_history \
                     or member_id in crossed:
                 later.add(member_id)
             candidate.member_id, candidate.compiled = member_id, compiled
@@ -339,16 +334,8 @@ class _Candidate:
     def of(cls, line: int, command: RecordPurchase, now: datetime, tolerance: timedelta
            ) -> _Candidate:
         """The checks the posting use case makes before it touches the database."""
-        command = replace(command, occurred_at=utc(command.occurred_at))
-        if command.occurred_at > now + tolerance:
-            raise InvalidRequest("occurred_at is in the future", field="occurred_at")
-        basket = Basket(currency=command.currency, occurred_at=command.occurred_at,
-                        lines=command.lines, shipping=command.shipping, channel=command.channel,
-                        store=command.store, promo_codes=command.promo_codes,
-                        paid_with_gift_cards=command.paid_with_gift_cards)
-        check_totals(basket, command.totals)
-        return cls(line, command, basket, f"purchase:{command.source}:{command.external_id}",
-                   fingerprint(replace(command, request_key=None)))
+        command, basket, (key, print_) = checked(command, now, tolerance)
+        return cls(line, command, basket, key, print_)
 
 
 def _compiled_at(uow: Any, program: Any, versions: list[tuple[int, datetime, datetime | None]],
@@ -360,114 +347,38 @@ def _compiled_at(uow: Any, program: Any, versions: list[tuple[int, datetime, dat
     return None
 
 
-def _needs_history(compiled: CompiledProgram) -> bool:
-    """Whether the program's purchase rules read the member's past (tiers, capped or
-    once-only rules, purchase counts, spend windows): then the use case posts row by row."""
-    return (compiled.ladder is not None or bool(compiled.tracked_rules("purchase"))
-            or compiled.needs_purchase_count() or bool(compiled.spend_windows())
-            or compiled.needs.history)
-
-
 def _write(uow: Any, program: Any, fast: list[_Candidate], states: dict[str, Any],
            now: datetime) -> list[Outcome[PurchaseRecorded]]:
     """Evaluate and write the set-based rows: what ``record_purchase_in`` writes, row for row."""
     balances = {m: [s.available, s.pending, s.last_activity_at] for m, s in states.items()}
     touched: dict[str, list[Any]] = {}
-    purchases, lots, entries, keys, results, events = [], [], [], [], [], []
+    posts: list[PlainPosting] = []
     for candidate in fast:
-        command, basket, compiled = candidate.command, candidate.basket, candidate.compiled
-        assert compiled is not None
+        assert candidate.compiled is not None
         state = states[candidate.member_id]
-        facts = MemberFacts(tier=None, status=state.status, attributes=state.attributes,
-                            enrolled_at=state.enrolled_at)
-        evaluation = compiled.evaluate_purchase(basket, facts)
-        settings = compiled.definition.settings
-        occurred_at = command.occurred_at
-        available_at = settings.pending.available_at(occurred_at)
-        if available_at is not None and available_at <= now:
-            available_at = None
-        expires_at = settings.expiry.expires_at(occurred_at, program.tz)
-        points = evaluation.points
-        pending = available_at is not None
-        purchase_id = new_id("pur")
-        explanation = evaluation.explanation()
-        purchases.append({
-            "id": purchase_id, "program_id": program.id, "member_id": candidate.member_id,
-            "source": command.source, "external_id": command.external_id,
-            "occurred_at": occurred_at, "recorded_at": now, "channel": command.channel,
-            "store": command.store, "currency": command.currency, "total": basket.total,
-            "tax": basket.tax, "discount": basket.discount, "shipping": basket.shipping,
-            "earn_base": evaluation.earn_base, "points_earned": points,
-            "lines": [line_json(line) for line in basket.lines],
-            "promo_codes": list(basket.promo_codes),
-            "paid_with_gift_cards": basket.paid_with_gift_cards, "paid_with_points": 0,
-            "points_burned": 0,
-        })
-        balance = balances[candidate.member_id]
-        if points > 0:
-            applied = evaluation.applied
-            lots.append({
-                "program_id": program.id, "member_id": candidate.member_id,
-                "purchase_id": purchase_id, "points": points, "remaining": points,
-                "status": (LotStatus.PENDING if pending else LotStatus.AVAILABLE).value,
-                "earned_at": occurred_at, "available_at": available_at, "expires_at": expires_at,
-            })
-            entries.append({
-                "program_id": program.id, "member_id": candidate.member_id,
-                "kind": (EntryKind.PENDING_EARN if pending else EntryKind.EARN).value,
-                "points": points, "available_delta": 0 if pending else points,
-                "pending_delta": points if pending else 0, "occurred_at": occurred_at,
-                "recorded_at": now,
-                "reason": f"earned {points} on order {command.external_id}",
-                "purchase_id": purchase_id, "lot_id": None, "external_ref": None,
-                "rule_id": applied[0].rule_id if len(applied) == 1 else None,
-                "rule_version": evaluation.version,
-                "rules": [result.rule_id for result in applied], "event_id": None,
-                "actor": None, "approved_by": None,
-                "explanation": list(explanation),
-            })
-            balance[0 if not pending else 1] += points
-            if balance[2] is None or occurred_at > balance[2]:
-                balance[2] = occurred_at
-            # The outbox row ``write_earn`` emits; its entry id is set below.
-            events.append(points_earned(
-                program_id=program.id, member_id=candidate.member_id, occurred_at=occurred_at,
-                recorded_at=now, points=points, pending=pending, entry_id=0,
-                balance=Balance(balance[0], balance[1]), reason=entries[-1]["reason"],
-                purchase_id=purchase_id, available_at=available_at, expires_at=expires_at,
-                program_version=evaluation.version,
-                rules=[result.rule_id for result in applied]))
+        posted = plain_rows(program, candidate.compiled, candidate.command, candidate.basket,
+                            candidate.member_id, state.status, state.attributes,
+                            state.enrolled_at, [(candidate.key, candidate.fingerprint)],
+                            balances[candidate.member_id], now)
+        posts.append(posted)
+        if posted.points:
             change = touched.setdefault(candidate.member_id, [0, 0, 0])
-            change[0 if not pending else 1] += points
-            change[2] += points
-        result = PurchaseRecorded(
-            purchase_id=purchase_id, member_id=candidate.member_id,
-            external_id=command.external_id, source=command.source, occurred_at=occurred_at,
-            currency=command.currency, total=format_minor(basket.total, basket.currency),
-            earn_base=format_minor(evaluation.earn_base, basket.currency),
-            points_earned=points, points_available=0 if pending else points,
-            points_pending=points if pending else 0,
-            available_at=available_at if points > 0 else None,
-            expires_at=expires_at if points > 0 else None,
-            program_version=compiled.version, explanation=explanation,
-            balance=BalanceSnapshot(balance[0], balance[1]), tier=None, upgraded_from=None,
-            points_burned=0, burn_value=None,
-        )
-        results.append(Outcome(result))
-        keys.append({"program_id": program.id, "key": candidate.key,
-                     "fingerprint": candidate.fingerprint, "result": dump(result),
-                     "created_at": now})
-    for lot, entry, event, lot_id, entry_id in zip(
-            lots, entries, events, uow.bulk.lot_ids(len(lots)), uow.bulk.entry_ids(len(entries)),
-            strict=True):
-        lot["id"] = entry["lot_id"] = lot_id
-        entry["id"] = event["payload"]["entry_id"] = entry_id
+            change[1 if posted.pending else 0] += posted.points
+            change[2] += posted.points
+    earning = [posted for posted in posts if posted.points]
+    for posted, lot_id, entry_id in zip(earning, uow.bulk.lot_ids(len(earning)),
+                                        uow.bulk.entry_ids(len(earning)), strict=True):
+        posted.number(lot_id, entry_id)
     uow.bulk.write(
-        purchases=purchases, lots=lots, entries=entries, keys=keys, events=events,
+        purchases=[posted.purchase for posted in posts],
+        lots=[lot for posted in earning for lot in posted.lots],
+        entries=[entry for posted in earning for entry in posted.entries],
+        keys=[key for posted in posts for key in posted.keys],
+        events=[event for posted in earning for event in posted.events],
         balances=[{"m": m, "d_available": a, "d_pending": p, "d_earned": e, "at": now,
                    "activity_at": balances[m][2]} for m, (a, p, e) in touched.items()],
     )
-    return results
+    return [Outcome(posted.result) for posted in posts]
 
 
 def _return_command(uow: Any, row: ImportReturn) -> RecordReturn:

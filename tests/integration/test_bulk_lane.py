@@ -43,7 +43,7 @@ from loyalty.domain.basket import PurchaseLine
 from loyalty.domain.errors import LoyaltyError, PurchaseNotFound
 from loyalty.domain.members import Identity, Member
 from loyalty.domain.time import utc
-from loyalty.services import imports
+from loyalty.services import imports, purchases
 from loyalty.services.context import Context
 from loyalty.services.desk import Actor, close
 from loyalty.services.idempotency import dump, fingerprint
@@ -536,6 +536,44 @@ def test_a_batch_ends_exactly_as_the_same_rows_posted_one_by_one(ctx, slow_lane,
     if not set_based:
         row_by_row += ["A-1", "A-2", "A-5"]
     assert Counter(posted_in_bulk) == Counter(row_by_row)
+
+
+@pytest.mark.parametrize("definition", list(DEFINITIONS))
+def test_a_purchase_posted_in_the_plain_lane_writes_what_the_general_lane_writes(
+        ctx, monkeypatch, definition):
+    """``record_purchase`` posts a plain purchase in one read and one round of writes; the
+    same rows posted by the general use case alone leave the same tables."""
+    document, plain = DEFINITIONS[definition]
+    taken: list[str] = []  # the external ids the plain lane posted
+    real = purchases.post_plain
+
+    def lanes(uow, command, now, tolerance):
+        if command.program_id == "general":
+            return None
+        outcome = real(uow, command, now, tolerance)
+        if outcome is not None:
+            taken.append(command.external_id)
+        return outcome
+
+    monkeypatch.setattr(purchases, "post_plain", lanes)
+    plain_people = open_program(ctx, "plain", document)
+    general_people = open_program(ctx, "general", document)
+    with freeze_time(NOW):
+        in_plain_lane = one_by_one(ctx, the_rows("plain", plain_people))
+        in_general_lane = one_by_one(ctx, the_rows("general", general_people))
+
+    assert answers_named(ctx, "plain", in_plain_lane) == answers_named(
+        ctx, "general", in_general_lane)
+    plainly, generally = snapshot(ctx, "plain"), snapshot(ctx, "general")
+    for table in TABLES:
+        assert plainly[table] == generally[table], table
+    assert verify_ledger(ctx).ok
+    # The history (but for the program's first purchase, whose posting compiled the version in
+    # the general lane), then the batch's purchases but for bob's (he owes points by then),
+    # cy's burn, and the refused and replayed ones.
+    history = ["cy-0", "fay-0", "bob-1", "ada-0", "ada-1"]
+    batch = ["A-1", "A-2", "C-1", "C-3", "E-1", "E-2", "A-5", "E-3"]
+    assert Counter(taken) == Counter(history + batch if plain else [])
 
 
 @pytest.mark.parametrize("definition", ["plain", "fashion-retailer"])

@@ -11,6 +11,7 @@ from threading import Barrier
 
 from loyalty.domain.errors import InsufficientPoints
 from loyalty.services.points import DebitPoints, debit_points, get_balance
+from loyalty.services import purchases
 from loyalty.services.purchases import record_purchase
 from loyalty.services.verification import verify_ledger
 from tests.builders import a_member, a_program, a_purchase, earn
@@ -64,6 +65,48 @@ def test_the_same_purchase_posted_concurrently_earns_once(ctx):
     assert sum(1 for o in outcomes if not o.replayed) == 1
     assert len({o.result.purchase_id for o in outcomes}) == 1
     assert get_balance(ctx, "shop", ada.id).available == 25
+    assert verify_ledger(ctx).ok
+
+
+def test_the_same_plain_purchase_posted_concurrently_earns_once(ctx, monkeypatch):
+    """The plain lane reads, then writes: a concurrent twin that committed in between makes
+    its writes fail on the unique key, and the general use case replays the twin's answer."""
+    a_program(ctx)
+    ada = a_member(ctx)
+    earn(ctx, ada, 10, external_id="FIRST")  # compiles the program: later postings are plain
+    lanes: list[str] = []
+    real = purchases.post_plain
+
+    def plain_lane(uow, command, now, tolerance):
+        outcome = real(uow, command, now, tolerance)
+        lanes.append("plain" if outcome is not None else "general")
+        return outcome
+
+    monkeypatch.setattr(purchases, "post_plain", plain_lane)
+    purchase = a_purchase(ada, "25.00", external_id="DUP-2")
+
+    outcomes = run_together(16, lambda i: record_purchase(ctx, purchase))
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes[:3]
+    assert sum(1 for o in outcomes if not o.replayed) == 1
+    assert len({o.result.purchase_id for o in outcomes}) == 1
+    assert "plain" in lanes
+    assert get_balance(ctx, "shop", ada.id).available == 35
+    assert verify_ledger(ctx).ok
+
+
+def test_concurrent_plain_purchases_of_one_member_each_see_the_balance_before_them(ctx):
+    a_program(ctx)
+    ada = a_member(ctx)
+    earn(ctx, ada, 10, external_id="FIRST")
+
+    outcomes = run_together(
+        16, lambda i: record_purchase(ctx, a_purchase(ada, "5.00", external_id=f"P-{i}")))
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes[:3]
+    # Each answer's balance is the balance after it: 15, 20, ... 90, each exactly once.
+    assert sorted(o.result.balance.available for o in outcomes) == list(range(15, 95, 5))
+    assert get_balance(ctx, "shop", ada.id).available == 90
     assert verify_ledger(ctx).ok
 
 
