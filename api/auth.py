@@ -6,6 +6,9 @@ Then the caller's ``Authorization: Bearer`` credential (an API key or a member t
 one of the accepted scopes (``admin`` is accepted wherever a key is), belong to the program in
 the path, and, for a member token, name the member in the path: any other member answers 404,
 exactly as a member that does not exist.
+
+A worker reuses an API key it has read for ``LOYALTY_API_KEY_CACHE_SECONDS``: a key revoked
+through this worker is refused at once, one revoked elsewhere within that time.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
@@ -128,7 +132,9 @@ def authorize() -> None:
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("send an API key or a member token: Authorization: Bearer <key>")
     context = current_app.extensions["loyalty"]
-    principal = authenticate(context, credential.strip(), acting_person=acting_person)
+    settings = current_app.extensions["loyalty_settings"]
+    principal = authenticate(context, credential.strip(), acting_person=acting_person,
+                             key_max_age=timedelta(seconds=settings.api_key_cache_seconds))
     path = request.view_args or {}
     _refuse_control_characters(path)
     program = path.get("program")

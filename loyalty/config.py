@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="requests per key per minute and worker; 0 turns it off"
     )
+    api_key_cache_seconds: int = Field(
+        default=5, ge=0, le=300,
+        description="how long a worker reuses an API key it has read (its hash, scopes, "
+        "revocation); a revocation made by another worker or the CLI takes effect within this "
+        "time, one made by this worker at once; 0 reads the key on every request",
+    )
 
     # Webhook delivery
     webhook_max_attempts: int = Field(

@@ -6,12 +6,20 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from loyalty.adapters.orm import ApiKeyRow, AuditRecordRow, InstanceSecretRow
 from loyalty.domain.audit import AuditRecord, NewAuditRecord
+
+_KEYS = ApiKeyRow.__table__.c
+# What authenticating a key needs, as one Core statement built once: no ORM identity map, and
+# the compiled form is reused by SQLAlchemy's statement cache.
+_CREDENTIALS = select(
+    _KEYS.key_id, _KEYS.name, _KEYS.program_id, _KEYS.scopes, _KEYS.secret_hash,
+    _KEYS.revoked_at, _KEYS.last_used_at,
+).where(_KEYS.key_id == bindparam("key_id"))
 
 
 class KeyRepository:
@@ -27,6 +35,11 @@ class KeyRepository:
 
     def get(self, key_id: str) -> ApiKeyRow | None:
         return self.session.get(ApiKeyRow, key_id)
+
+    def credentials(self, key_id: str) -> Row[Any] | None:
+        """The key's ``key_id, name, program_id, scopes, secret_hash, revoked_at,
+        last_used_at``, or ``None`` if there is no such key."""
+        return self.session.execute(_CREDENTIALS, {"key_id": key_id}).one_or_none()
 
     def revoke(self, key_id: str, at: datetime) -> None:
         self.session.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id)

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.auth import PUBLIC_ENDPOINTS, declared_access
+from loyalty.adapters.db import make_engine
 from loyalty.adapters.orm import ApiKeyRow, Base
-from loyalty.domain.access import Scope
-from loyalty.services.access import Actor, CreateKey, create_key
+from loyalty.domain.access import NewKey, Scope
+from loyalty.services.access import Actor, CreateKey, create_key, key_cache, revoke_key
+from loyalty.services.bootstrap import bootstrap
 from tests.builders import a_member, a_program, earn
 
 KEY_SCOPES = ["checkout", "agent", "supervisor", "marketer", "admin"]
@@ -217,6 +219,120 @@ def test_a_revoked_key_and_the_tokens_it_issued_stop_working(client, ctx, world)
     url = f"/v1/programs/shop/members/{world['ada'].id}/balance"
     assert client.get(url, headers=bearer(checkout)).status_code == 401
     assert client.get(url, headers=bearer(token)).status_code == 401
+
+
+# -- the keys a worker keeps (LOYALTY_API_KEY_CACHE_SECONDS) -------------------------------------
+
+
+def caching_keys_for(seconds: int, settings, ctx):
+    """A client of an API that reuses a key it has read for ``seconds``."""
+    app = create_app(settings.model_copy(update={"api_key_cache_seconds": seconds}), context=ctx)
+    return app.test_client()
+
+
+@pytest.fixture
+def elsewhere(settings):
+    """The same database as seen by another process: another gunicorn worker, or the CLI."""
+    engine = make_engine(settings)
+    yield bootstrap(settings, engine=engine)
+    engine.dispose()
+
+
+def key_id(secret: str) -> str:
+    return secret.split("_")[1]
+
+
+def test_a_cached_key_revoked_in_this_process_is_refused_at_once(settings, ctx, world):
+    client = caching_keys_for(300, settings, ctx)
+    checkout = world["keys"]["checkout"]
+    token = member_token(client, world["ada"].id, checkout)
+    url = f"/v1/programs/shop/members/{world['ada'].id}/balance"
+    assert client.get(url, headers=bearer(checkout)).status_code == 200
+    assert client.get(url, headers=bearer(token)).status_code == 200
+
+    revoke_key(ctx, key_id(checkout), Actor("cli:tests"))
+
+    assert client.get(url, headers=bearer(checkout)).status_code == 401
+    assert client.get(url, headers=bearer(token)).status_code == 401
+
+
+def test_a_key_revoked_by_another_process_is_refused_once_the_cache_time_has_passed(
+        settings, ctx, world, elsewhere):
+    with freeze_time(datetime.now(UTC)) as frozen:
+        client = caching_keys_for(5, settings, ctx)
+        checkout = world["keys"]["checkout"]
+        token = member_token(client, world["ada"].id, checkout)
+        url = f"/v1/programs/shop/members/{world['ada'].id}/balance"
+        assert client.get(url, headers=bearer(checkout)).status_code == 200
+
+        revoke_key(elsewhere, key_id(checkout), Actor("cli:ops"))
+        frozen.tick(timedelta(seconds=4))
+        # The documented window: this worker read the key less than 5 seconds ago.
+        assert client.get(url, headers=bearer(checkout)).status_code == 200
+        assert client.get(url, headers=bearer(token)).status_code == 200
+        frozen.tick(timedelta(seconds=1))
+        assert client.get(url, headers=bearer(checkout)).status_code == 401
+        assert client.get(url, headers=bearer(token)).status_code == 401
+
+
+def test_without_the_cache_a_key_revoked_by_another_process_is_refused_at_once(
+        settings, ctx, world, elsewhere):
+    client = caching_keys_for(0, settings, ctx)
+    checkout = world["keys"]["checkout"]
+    token = member_token(client, world["ada"].id, checkout)
+    url = f"/v1/programs/shop/members/{world['ada'].id}/balance"
+    assert client.get(url, headers=bearer(checkout)).status_code == 200
+
+    revoke_key(elsewhere, key_id(checkout), Actor("cli:ops"))
+
+    assert client.get(url, headers=bearer(checkout)).status_code == 401
+    assert client.get(url, headers=bearer(token)).status_code == 401
+    assert len(key_cache(ctx)) == 0
+
+
+def test_a_wrong_secret_for_a_cached_key_id_is_refused(settings, ctx, world):
+    client = caching_keys_for(300, settings, ctx)
+    checkout = world["keys"]["checkout"]
+    url = f"/v1/programs/shop/members/{world['bob'].id}/balance"
+    assert client.get(url, headers=bearer(checkout)).status_code == 200
+
+    for wrong in (checkout[:-1] + ("a" if checkout[-1] != "a" else "b"),
+                  f"lk_{key_id(checkout)}_{'0' * 32}"):
+        refused = client.get(url, headers=bearer(wrong))
+        assert refused.status_code == 401 and refused.json["detail"] == "unknown API key"
+    assert client.get(url, headers=bearer(checkout)).status_code == 200
+
+
+def test_unknown_keys_and_wrong_secrets_are_not_kept(settings, ctx, world):
+    client = caching_keys_for(300, settings, ctx)
+    url = f"/v1/programs/shop/members/{world['bob'].id}/balance"
+    guesses = [NewKey.generate().secret for _ in range(50)]
+    guesses.append(f"lk_{key_id(world['keys']['agent'])}_{'0' * 32}")
+    assert {client.get(url, headers=bearer(g)).status_code for g in guesses} == {401}
+    assert len(key_cache(ctx)) == 0
+    assert client.get(url, headers=bearer(world["keys"]["agent"])).status_code == 200
+    assert len(key_cache(ctx)) == 1
+
+
+def test_a_cached_key_still_records_its_last_use_once_a_minute(settings, ctx, world):
+    agent = world["keys"]["agent"]
+    url = f"/v1/programs/shop/members/{world['bob'].id}/balance"
+
+    def last_used_at() -> datetime | None:
+        with ctx.uow(read_only=True) as uow:
+            return uow.session.get(ApiKeyRow, key_id(agent)).last_used_at
+
+    start = datetime.now(UTC).replace(microsecond=0)
+    with freeze_time(start) as frozen:
+        client = caching_keys_for(300, settings, ctx)
+        assert client.get(url, headers=bearer(agent)).status_code == 200
+        assert last_used_at() == start
+        frozen.tick(timedelta(seconds=30))
+        assert client.get(url, headers=bearer(agent)).status_code == 200
+        assert last_used_at() == start  # written at most once a minute
+        frozen.tick(timedelta(seconds=31))
+        assert client.get(url, headers=bearer(agent)).status_code == 200
+        assert last_used_at() == start + timedelta(seconds=61)
 
 
 def test_a_key_of_one_program_cannot_touch_another_programs_data(client, ctx, world):
