@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
 from loyalty.domain.errors import InsufficientPoints
-from loyalty.services.points import DebitPoints, debit_points, get_balance
 from loyalty.services import purchases
+from loyalty.services.points import DebitPoints, debit_points, get_balance
 from loyalty.services.purchases import record_purchase
 from loyalty.services.verification import verify_ledger
 from tests.builders import a_member, a_program, a_purchase, earn
