@@ -245,8 +245,8 @@ def checked(command: RecordPurchase, now: datetime, future_tolerance: timedelta
         paid_with_gift_cards=command.paid_with_gift_cards,
     )
     check_totals(basket, command.totals)
-    natural = (f"purchase:{command.source}:{command.external_id}",
-               fingerprint(replace(command, request_key=None)))
+    natural = (f"purchase:{command.source}:{command.external_id}", fingerprint(
+        command if command.request_key is None else replace(command, request_key=None)))
     return command, basket, natural
 
 
