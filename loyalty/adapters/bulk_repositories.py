@@ -347,9 +347,12 @@ def write_rows(connection: Any, dialect: Any, *, pipeline: bool, purchases: list
 
 
 def _instant(dialect: str, value: datetime | None) -> Any:
+    """An instant as ``UTCDateTime`` stores it: naive UTC text on SQLite."""
     if value is None or dialect != "sqlite":
         return value
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert(dialect: str, table: str, columns: tuple[str, ...]) -> tuple[str, Any]:

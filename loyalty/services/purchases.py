@@ -7,7 +7,7 @@ earn seam, insert the purchase, append the earn entry and its lot, update the su
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -231,7 +231,8 @@ def checked(command: RecordPurchase, now: datetime, future_tolerance: timedelta
             ) -> tuple[RecordPurchase, Basket, tuple[str, str]]:
     """The checks made before the database is touched: the command (its instant in UTC), its
     basket, and its natural idempotency key with the command's fingerprint."""
-    command = replace(command, occurred_at=utc(command.occurred_at))
+    if command.occurred_at.tzinfo is not UTC:
+        command = replace(command, occurred_at=utc(command.occurred_at))
     if command.occurred_at > now + future_tolerance:
         raise InvalidRequest("occurred_at is in the future", field="occurred_at")
     basket = Basket(
