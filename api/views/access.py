@@ -68,7 +68,9 @@ class KeyRevocation(MethodView):
         """Revoke an API key
 
         Idempotent: revoking a revoked key changes nothing. Member tokens the key issued stop
-        working too.
+        working too: at once in the worker that answers, and within
+        ``LOYALTY_API_KEY_CACHE_SECONDS`` (5 by default) in the others, which cache the keys
+        they verified for that long.
         """
         return access.revoke_key(context(), key_id, _actor())
 
