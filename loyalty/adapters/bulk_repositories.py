@@ -9,7 +9,7 @@ more than the statements themselves on this path (see PERF-NOTES)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -212,8 +212,9 @@ class PlainRepository:
         self.dialect = dialect.name
         # PostgreSQL: one pipeline from the read to the commit, so the posting costs two round
         # trips (BEGIN and the read; the writes and COMMIT), not one a statement.
-        self._pipeline = ExitStack()
+        self._pipeline: Any = nullcontext()
         if self.dialect == "postgresql":
+            self._pipeline = ExitStack()
             self._pipeline.enter_context(connection.driver_connection.pipeline())
 
     def commit(self) -> None:
