@@ -38,6 +38,12 @@ blp = Blueprint(
 
 # The body of a purchase: the schema that documents it and words its refusals.
 _BODY = PurchaseSchema()
+# ``parameters`` in ``@blp.doc`` replaces the list the query schema documents: both are named.
+_DRY_RUN_PARAMETER = {
+    "in": "query", "name": "dry_run", "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": DryRunQuerySchema().fields["dry_run"].metadata["description"],
+}
 
 
 def purchase_command(program: str) -> RecordPurchase:
@@ -69,7 +75,7 @@ class Purchases(MethodView):
         {"$ref": "#/components/schemas/PurchaseRecorded"},
         {"$ref": "#/components/schemas/Simulation"}]},
         description="A replay (this purchase was already recorded), or a dry run")
-    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER, _DRY_RUN_PARAMETER])
     def post(self, query: dict[str, Any], program: str) -> Any:
         """Record a purchase
 

@@ -175,6 +175,14 @@ def test_openapi_documents_the_query_parameters_of_the_reads(spec):
     assert query("/v1/programs/{program}/members/{member_id}/ledger") == {"limit", "cursor"}
 
 
+def test_openapi_documents_a_purchases_dry_run_beside_its_idempotency_key(spec):
+    operation = spec["paths"]["/v1/programs/{program}/purchases"]["post"]
+    parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
+    assert set(parameters) == {("header", "Idempotency-Key"), ("query", "dry_run")}
+    assert parameters[("query", "dry_run")]["schema"] == {"type": "boolean", "default": False}
+    assert parameters[("query", "dry_run")]["required"] is False
+
+
 def test_openapi_describes_error_answers_as_problem_json(spec):
     # Every error is served as application/problem+json; the document must say so.
     for (path, method), operation in operations(spec).items():
