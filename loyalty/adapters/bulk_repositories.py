@@ -224,9 +224,11 @@ class PlainRepository:
         try:
             with self._pipeline:
                 self.connection.commit()
-        except self.dialect_.loaded_dbapi.IntegrityError as error:
-            self.rollback()
-            raise IntegrityError("COMMIT", None, error) from error
+        except BaseException as error:
+            self.rollback()  # and back to the pool, whatever failed
+            if isinstance(error, self.dialect_.loaded_dbapi.IntegrityError):
+                raise IntegrityError("COMMIT", None, error) from error
+            raise
         self.connection.close()
 
     def rollback(self) -> None:
@@ -272,7 +274,7 @@ class PlainRepository:
         claim = None
         if not sqlite:
             claim = self.connection.cursor()
-            claim.execute(  # in a program that exists (else the key is refused, below)
+            claim.execute(  # in a program that exists (else none is claimed: taken)
                 "INSERT INTO idempotency_records (program_id, key, fingerprint, result, "
                 "created_at) SELECT p.id, v.key, v.fingerprint, '{}'::jsonb, v.at "
                 "FROM programs p, (VALUES "

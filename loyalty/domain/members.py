@@ -7,7 +7,6 @@ they are stored or looked up, so ``Ada@Example.com `` and ``ada@example.com`` ar
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -94,14 +93,14 @@ def normalise(kind: IdentityKind, value: str) -> str:
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-_FROM_BASE32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
-
-
 def new_id(prefix: str) -> str:
-    """A random, non-sequential public id with 130 random bits, e.g. ``mem_3kq...``: 26
-    characters of ``_ALPHABET``, each 5 random bits (base 32 of 160 random bits, cut)."""
-    text = base64.b32encode(secrets.token_bytes(20))[:26].translate(_FROM_BASE32)
-    return f"{prefix}_{text.decode()}"
+    """A random, non-sequential public id with 130 random bits, e.g. ``mem_3kq...``."""
+    number = secrets.randbits(130)
+    chars = []
+    for _ in range(26):
+        number, digit = divmod(number, 32)
+        chars.append(_ALPHABET[digit])
+    return f"{prefix}_{''.join(chars)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,11 +106,12 @@ class PurchaseRecorded:
 
 def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRecorded]:
     """Record a purchase and earn its points, in one transaction: a plain purchase in the
-    plain lane (``post_plain``), any other in the general one (``record_purchase_in``)."""
+    plain lane (``post_plain``), any other in the general one."""
     now = ctx.clock.now()
+    command, basket, natural = checked(command, now, ctx.future_tolerance)
     with ctx.uow() as uow:
         try:
-            outcome = post_plain(uow, command, now, ctx.future_tolerance)
+            outcome = post_plain(uow, command, basket, natural, now)
             if outcome is not None:
                 uow.commit()
                 return outcome
@@ -120,7 +121,7 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
             # in a new transaction, replays its answer.
             pass
         uow.rollback()  # the plain lane wrote nothing; its read goes with it
-        outcome = record_purchase_in(uow, command, now, ctx.future_tolerance)
+        outcome = _record_checked(uow, command, basket, natural, now)
         if not outcome.replayed:
             uow.commit()
     return outcome
@@ -130,8 +131,12 @@ def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
                        future_tolerance: timedelta) -> Outcome[PurchaseRecorded]:
     """Record a purchase within the caller's unit of work, without committing: the bulk
     importer runs many in one transaction, each in its own savepoint."""
-    command, basket, natural = checked(command, now, future_tolerance)
+    return _record_checked(uow, *checked(command, now, future_tolerance), now)
 
+
+def _record_checked(uow: Any, command: RecordPurchase, basket: Basket,
+                    natural: tuple[str, str], now: datetime) -> Outcome[PurchaseRecorded]:
+    """The general use case, for a command that passed ``checked``."""
     program = uow.programs.get(command.program_id)
     keys, replay = claim(uow, program.id, natural, command.request_key, PurchaseRecorded,
                          now)
@@ -254,20 +259,19 @@ def checked(command: RecordPurchase, now: datetime, future_tolerance: timedelta
 # -- the plain lane ---------------------------------------------------------------------------
 
 
-def post_plain(uow: Any, command: RecordPurchase, now: datetime, future_tolerance: timedelta
-               ) -> Outcome[PurchaseRecorded] | None:
+def post_plain(uow: Any, command: RecordPurchase, basket: Basket, natural: tuple[str, str],
+               now: datetime) -> Outcome[PurchaseRecorded] | None:
     """Record a plain purchase in one read and one round of writes, or answer None when it
     is not plain and the general use case must post it.
 
     Plain: it burns no points, its keys were never used, its member is not closed and owes
     no debt, and the rules of the version in force read nothing of the member's past
-    (``CompiledProgram.purchases_read_history``). The one
+    (``CompiledProgram.purchases_read_history``). The command has passed ``checked``. The one
     read locks the member's summary row (PostgreSQL) and reserves the lot's and the entry's
     ids; the writes are the rows ``record_purchase_in`` writes, row for row (a test compares
     the two lanes' tables)."""
     if command.points_to_burn:
         return None
-    command, basket, natural = checked(command, now, future_tolerance)
     keys = claims(natural, command.request_key)
     state = uow.plain.plain_state(command.program_id, command.member, keys,
                                   command.occurred_at, now)

@@ -547,10 +547,10 @@ def test_a_purchase_posted_in_the_plain_lane_writes_what_the_general_lane_writes
     taken: list[str] = []  # the external ids the plain lane posted
     real = purchases.post_plain
 
-    def lanes(uow, command, now, tolerance):
+    def lanes(uow, command, *checked):
         if command.program_id == "general":
             return None
-        outcome = real(uow, command, now, tolerance)
+        outcome = real(uow, command, *checked)
         if outcome is not None:
             taken.append(command.external_id)
         return outcome

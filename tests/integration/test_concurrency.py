@@ -77,8 +77,8 @@ def test_the_same_plain_purchase_posted_concurrently_earns_once(ctx, monkeypatch
     lanes: list[str] = []
     real = purchases.post_plain
 
-    def plain_lane(uow, command, now, tolerance):
-        outcome = real(uow, command, now, tolerance)
+    def plain_lane(uow, command, *checked):
+        outcome = real(uow, command, *checked)
         lanes.append("plain" if outcome is not None else "general")
         return outcome
 
