@@ -13,6 +13,7 @@ through this worker is refused at once, one revoked elsewhere within that time.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -153,11 +154,14 @@ def authorize() -> None:
     g.principal = principal
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _refuse_control_characters(path: dict[str, Any]) -> None:
     """No id holds a control character: such a path names nothing (and a NUL cannot even be
     sent to PostgreSQL)."""
     for name, value in path.items():
-        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if isinstance(value, str) and _CONTROL.search(value):
             if name == "program":
                 raise ProgramNotFound(f"there is no program {value!r}")
             if name == "member_id":

@@ -18,6 +18,7 @@ from loyalty.domain.errors import InvalidAmount, InvalidIdentity
 from loyalty.domain.members import Identity
 from loyalty.domain.money import Money, validate_currency
 from loyalty.services.members import MemberRef
+from loyalty.services.points import BalanceView
 from loyalty.services.purchases import DeclaredTotals, PurchaseRecorded
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$"
@@ -477,6 +478,44 @@ class BalanceSchema(Schema):
     pending_releases = fields.List(fields.Nested(PendingPointsSchema))
     as_of = fields.AwareDateTime()
     tier = fields.Nested(TierProgressSchema, allow_none=True)
+
+
+def dump_balance(view: BalanceView) -> dict[str, Any]:
+    """``BalanceSchema().dump(view)``, written out for the most frequent read of the API
+    (marshmallow's dump took a fifth of the request). ``tests/unit/test_balance_dump.py``
+    holds it to the schema."""
+    tier = view.tier
+    return {
+        "member_id": view.member_id,
+        "status": view.status,
+        "available": view.available,
+        "pending": view.pending,
+        "lifetime_earned": view.lifetime_earned,
+        "lifetime_redeemed": view.lifetime_redeemed,
+        "lifetime_expired": view.lifetime_expired,
+        "next_expiries": [
+            {"points": e.points, "expires_at": e.expires_at.isoformat(),
+             "last_usable_day": e.last_usable_day.isoformat()}
+            for e in view.next_expiries
+        ],
+        "pending_releases": [
+            {"points": p.points, "available_at": _instant(p.available_at)}
+            for p in view.pending_releases
+        ],
+        "as_of": view.as_of.isoformat(),
+        "tier": None if tier is None else {
+            "tier": tier.tier,
+            "tier_name": tier.tier_name,
+            "measure_kind": tier.measure_kind,
+            "measure": tier.measure,
+            "next_tier": tier.next_tier,
+            "next_tier_name": tier.next_tier_name,
+            "needed": tier.needed,
+            "requalify_by": _instant(tier.requalify_by),
+            "would_fall_to": tier.would_fall_to,
+            "floor_until": _instant(tier.floor_until),
+        },
+    }
 
 
 class LedgerQuerySchema(Schema):

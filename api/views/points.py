@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,6 +18,7 @@ from api.schemas import (
     PointsDebitedSchema,
     SetTierSchema,
     TierViewSchema,
+    dump_balance,
 )
 from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key, settings
 from loyalty.domain.access import Scope
@@ -41,7 +43,9 @@ class Balance(MethodView):
         Available and pending points, lifetime totals, the next expiries (with the last day
         the points can be used, in the program's time zone) and when pending points release.
         """
-        return points.get_balance(context(), program, member_id)
+        # Dumped by hand as BalanceSchema dumps it; @blp.response documents the schema and
+        # passes a ready answer through.
+        return jsonify(dump_balance(points.get_balance(context(), program, member_id)))
 
 
 @blp.route("/ledger")

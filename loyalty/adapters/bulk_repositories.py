@@ -82,6 +82,40 @@ LEFT JOIN program_versions v ON v.program_id = m.program_id AND v.version = (
        AND (w.effective_from IS NULL OR w.effective_from <= {at}))
 WHERE m.id = {member} AND m.program_id = {p}
 {lock}"""
+# The balance endpoint's read, in one statement (one snapshot, no transaction of its own): the
+# program and its version in force, the member's summary row, and its lots with points left
+# (one row each; one row of NULL lot columns when there are none).
+_BALANCE_STATE = """
+SELECT p.name, p.currency, p.time_zone, v.version, v.published_at,
+       m.status, b.available, b.pending, b.lifetime_earned, b.lifetime_redeemed,
+       b.lifetime_expired, b.lifetime_reversed, b.lifetime_adjusted, b.debt, b.last_activity_at,
+       l.status, l.remaining, l.available_at, l.expires_at
+FROM members m
+JOIN member_balances b ON b.member_id = m.id
+JOIN programs p ON p.id = m.program_id
+LEFT JOIN program_versions v ON v.program_id = m.program_id AND v.version = (
+    SELECT max(w.version) FROM program_versions w
+     WHERE w.program_id = m.program_id
+       AND (w.effective_from IS NULL OR w.effective_from <= {at}))
+LEFT JOIN lots l ON l.member_id = m.id AND l.remaining > 0
+WHERE m.id = {m} AND m.program_id = {p}"""
+
+
+class BalanceState(NamedTuple):
+    """What the balance endpoint reads: the program, its version in force, the member's status
+    and summary row, and (status, remaining, available_at, expires_at) of its open lots."""
+
+    name: str
+    currency: str
+    time_zone: str
+    version: int | None
+    published_at: datetime | None
+    status: str
+    balance: tuple[int, ...]  # the summary row's columns, in ``Balance``'s order
+    last_activity_at: datetime | None
+    lots: list[tuple[str, int, datetime | None, datetime | None]]
+
+
 _CLAIMED = {  # how many of the keys are taken (on PostgreSQL the claim before tells)
     "sqlite": "(SELECT count(*) FROM idempotency_records i "
               "WHERE i.program_id = m.program_id AND i.key IN ({keys}))",
@@ -206,14 +240,14 @@ class PlainRepository:
     """One plain posting, on a connection of the driver's own (the unit of work begins and
     ends its transaction): no session, no statement compiled per call."""
 
-    def __init__(self, connection: Any, dialect: Any) -> None:
+    def __init__(self, connection: Any, dialect: Any, *, pipeline: bool = True) -> None:
         self.connection = connection
         self.dialect_ = dialect
         self.dialect = dialect.name
         # PostgreSQL: one pipeline from the read to the commit, so the posting costs two round
         # trips (BEGIN and the read; the writes and COMMIT), not one a statement.
         self._pipeline: Any = nullcontext()
-        if self.dialect == "postgresql":
+        if pipeline and self.dialect == "postgresql":
             self._pipeline = ExitStack()
             self._pipeline.enter_context(connection.driver_connection.pipeline())
 
@@ -296,6 +330,28 @@ class PlainRepository:
         state = PlainState(*row)
         return state._replace(attributes=dict(state.attributes or {}),
                               claimed=state.claimed + taken)
+
+    def balance_state(self, program_id: str, member_id: str, at: datetime
+                      ) -> BalanceState | None:
+        """The member's balance as stored, with the program's version in force at ``at``;
+        None when no such member is in the program."""
+        sqlite = self.dialect == "sqlite"
+        sql = _SQL.get(("balance_state", self.dialect))
+        if sql is None:
+            name = ":{}" if sqlite else "%({})s"
+            sql = _SQL["balance_state", self.dialect] = _BALANCE_STATE.format(
+                at=name.format("at"), m=name.format("m"), p=name.format("p"))
+        cursor = self.connection.cursor()
+        cursor.execute(sql, {"p": program_id, "m": member_id, "at": _instant(self.dialect, at)})
+        rows = cursor.fetchall()
+        if not rows:
+            return None
+        first = rows[0]
+        instant = _sqlite_instant if sqlite else _aware
+        lots = [(row[15], row[16], instant(row[17]), instant(row[18]))
+                for row in rows if row[15] is not None]
+        return BalanceState(first[0], first[1], first[2], first[3], instant(first[4]),
+                            first[5], tuple(first[6:14]), instant(first[14]), lots)
 
     def compiled(self, program_id: str, version: int, published_at: datetime
                  ) -> CompiledProgram | None:
@@ -393,6 +449,11 @@ def _run(cursor: Any, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> No
             cursor.execute(sql, rows[0])
         else:
             cursor.executemany(sql, rows)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """An instant as psycopg reads it (already aware)."""
+    return value
 
 
 def _sqlite_instant(value: str | None) -> datetime | None:

@@ -103,6 +103,19 @@ class SqlAlchemyUnitOfWork:
             self._plain = PlainRepository(connection, engine.dialect)
         return self._plain
 
+    @property
+    def snapshot(self) -> PlainRepository:
+        """The plain lane's repository for a read of one statement (its own snapshot): on
+        SQLite outside any transaction, so no lock is held; on PostgreSQL in the transaction
+        the statement opens, rolled back when the unit of work ends."""
+        if self._plain is None:
+            if "session" in self.__dict__:
+                raise RuntimeError("the session's transaction is open")
+            engine = self.session_factory.kw["bind"]
+            self._plain = PlainRepository(engine.raw_connection(), engine.dialect,
+                                          pipeline=False)
+        return self._plain
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -11,6 +11,7 @@ from typing import Any
 from loyalty.domain.business_events import points_redeemed
 from loyalty.domain.errors import InvalidRequest, MemberNotActive, MemberNotFound
 from loyalty.domain.ledger import (
+    Balance,
     BalanceChange,
     Entry,
     EntryKind,
@@ -22,6 +23,8 @@ from loyalty.domain.ledger import (
 from loyalty.domain.members import MemberStatus
 from loyalty.domain.money import format_minor
 from loyalty.domain.tiers import Measure
+from loyalty.rules.engine import CompiledProgram
+from loyalty.rules.program import Program
 from loyalty.services.context import Context
 from loyalty.services.idempotency import (
     IdempotencyKey,
@@ -171,9 +174,24 @@ class BalanceView:
 
 def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int = 5) -> BalanceView:
     """The member's points as of now. Lots already past their expiry count as gone, even before
-    the expiry job writes their expire entries."""
+    the expiry job writes their expire entries.
+
+    The read most calls make (a program without a tier ladder, compiled already by this
+    process) is one statement through the driver; a tier's progress, a version not compiled
+    yet, or an unknown program or member take the repositories' reads."""
     now = ctx.clock.now()
     with ctx.uow(read_only=True) as uow:
+        state = uow.snapshot.balance_state(program_id, member_id, now)
+        compiled = None
+        if state is not None and state.version is not None and state.published_at is not None:
+            compiled = uow.snapshot.compiled(program_id, state.version, state.published_at)
+        if state is not None and compiled is not None and compiled.ladder is None:
+            uow.rollback()
+            program = Program(program_id, state.name, state.currency, state.time_zone)
+            return _balance_view(program, compiled, member_id, MemberStatus(state.status),
+                                 Balance(*state.balance), state.last_activity_at, state.lots,
+                                 None, now, expiries)
+        uow.rollback()  # the snapshot's connection goes back; the repositories read
         program = uow.programs.get(program_id)
         found = uow.ledger.summary(program_id, member_id)
         if found is None:
@@ -181,12 +199,20 @@ def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int 
         status, balance, last_activity = found
         lots = uow.ledger.open_lots(member_id)
         compiled = uow.programs.compiled_at(program, now)
-        policy = compiled.definition.settings.expiry
         tier = None
         if compiled.ladder is not None:
             profile = uow.members.facts_row(program_id, member_id)
             shown = current_progress(uow, program, compiled, member_id, profile[2], now)
             tier = _tier_progress(shown, compiled.ladder.measure, program.currency)
+    return _balance_view(program, compiled, member_id, status, balance, last_activity, lots,
+                         tier, now, expiries)
+
+
+def _balance_view(program: Program, compiled: CompiledProgram, member_id: str,
+                  status: MemberStatus, balance: Balance, last_activity: datetime | None,
+                  lots: list[tuple[str, int, datetime | None, datetime | None]],
+                  tier: TierProgress | None, now: datetime, expiries: int) -> BalanceView:
+    policy = compiled.definition.settings.expiry
     inactive_from = (policy.inactive_from(last_activity, program.tz)
                      if last_activity is not None else None)
     overdue = 0
