@@ -113,6 +113,8 @@ class MemberRow(Base):
     __table_args__ = (
         CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
         Index("ix_members_program_id_enrolled_at", "program_id", "enrolled_at"),
+        # the jobs page a program's members by id (keyset): a range of this index, in order
+        Index("ix_members_program_id_id", "program_id", "id"),
     )
 
     id: Mapped[PublicId] = mapped_column(primary_key=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,6 +49,27 @@ class TierRepository:
             query = query.where(QualifyingActivityRow.occurred_at >= start)
         return int(self.session.scalar(query) or 0)
 
+    def measures(self, measure: Measure,
+                 windows: Mapping[str, tuple[datetime | None, datetime]]) -> dict[str, int]:
+        """Each member's qualifying measure over its own [start, end), as ``measure`` reads
+        one: for a page of members, one statement per distinct window (one when the window
+        does not depend on the member), not one per member."""
+        column = _MEASURE_COLUMN[measure]
+        members_of: dict[tuple[datetime | None, datetime], list[str]] = {}
+        for member_id, window in windows.items():
+            members_of.setdefault(window, []).append(member_id)
+        found = dict.fromkeys(windows, 0)
+        for (start, end), member_ids in members_of.items():
+            query = (select(QualifyingActivityRow.member_id, func.coalesce(func.sum(column), 0))
+                     .where(QualifyingActivityRow.member_id.in_(member_ids),
+                            QualifyingActivityRow.occurred_at < end)
+                     .group_by(QualifyingActivityRow.member_id))
+            if start is not None:
+                query = query.where(QualifyingActivityRow.occurred_at >= start)
+            found.update((member_id, int(total or 0))
+                         for member_id, total in self.session.execute(query).all())
+        return found
+
     def lock(self, program_id: str, member_id: str, lowest: str, at: datetime) -> MemberTierRow:
         """The member's tier state, created at the lowest level if missing, locked until commit
         (PostgreSQL; SQLite already holds the write lock): concurrent purchases of one member
@@ -63,6 +85,17 @@ class TierRepository:
             select(MemberTierRow).where(MemberTierRow.member_id == member_id)
             .with_for_update().execution_options(populate_existing=True)
         ).scalar_one()
+
+    def lock_existing(self, member_ids: Sequence[str]) -> dict[str, Row[Any]]:
+        """The tier states these members already have, locked until commit as ``lock`` locks
+        one, in one statement: a page of the review job. Members without a state are left
+        out (``lock`` creates one when it is needed). Read-only rows with the attributes of
+        ``MemberTierRow``, not objects of the session: each ``update`` of the session checks
+        every object it holds, and a page of them made that quadratic in the page size."""
+        table = MemberTierRow.__table__
+        rows = self.session.execute(
+            select(table).where(table.c.member_id.in_(member_ids)).with_for_update())
+        return {row.member_id: row for row in rows}
 
     def get(self, member_id: str) -> MemberTierRow | None:
         return self.session.get(MemberTierRow, member_id)

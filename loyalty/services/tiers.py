@@ -37,8 +37,14 @@ TICK = timedelta(microseconds=1)  # the smallest step: "up to and including" an 
 def measure_as_of(uow: Any, ladder: Ladder, member_id: str, at: datetime,
                   enrolled_at: datetime, program: Program) -> int:
     """The member's measure over the window, counting everything up to ``at`` included."""
-    start = ladder.window_start(at, enrolled_at, program.tz)
-    return uow.tiers.measure(member_id, ladder.measure, start, at + TICK)
+    start, end = window_as_of(ladder, at, enrolled_at, program)
+    return uow.tiers.measure(member_id, ladder.measure, start, end)
+
+
+def window_as_of(ladder: Ladder, at: datetime, enrolled_at: datetime,
+                 program: Program) -> tuple[datetime | None, datetime]:
+    """The [start, end) of the measure as of ``at``, ``at`` included (start None: always)."""
+    return ladder.window_start(at, enrolled_at, program.tz), at + TICK
 
 
 @dataclass(frozen=True)
@@ -306,8 +312,10 @@ def review_tiers(ctx: Context, *, batch_size: int = 200) -> TierReview:
                 if compiled.ladder is None:
                     break
                 page = uow.tiers.members(program.id, after=after, limit=batch_size)
+                read = _read_page(uow, program, compiled.ladder, page, now)
                 for member_id, enrolled_at in page:
-                    _review_member(uow, program, compiled, member_id, enrolled_at, now, counts)
+                    _review_member(uow, program, compiled, member_id, enrolled_at, now, counts,
+                                   read)
                     counts["members"] += 1
                 uow.commit()
             if len(page) < batch_size:
@@ -317,16 +325,52 @@ def review_tiers(ctx: Context, *, batch_size: int = 200) -> TierReview:
                       counts["scheduled"], counts["cancelled"])
 
 
+@dataclass(frozen=True)
+class _Page:
+    """What the review reads of a page of members in a few statements, not a few per member
+    (over 100,000 members those round trips were most of the job): the tier states they have,
+    locked as ``lock`` locks one; their measure as of now; and their measure over the
+    qualification period that ended last (empty when periods are never reviewed)."""
+
+    states: dict[str, Any]
+    measures: dict[str, int]
+    period_measures: dict[str, int]
+
+
+def _read_page(uow: Any, program: Program, ladder: Ladder,
+               page: list[tuple[str, datetime]], now: datetime) -> _Page:
+    states = uow.tiers.lock_existing([member_id for member_id, _ in page])
+    measures = uow.tiers.measures(ladder.measure, {
+        member_id: window_as_of(ladder, now, enrolled_at, program)
+        for member_id, enrolled_at in page})
+    period_measures: dict[str, int] = {}
+    if ladder.downgrade is not DowngradePolicy.NONE and ladder.window is not WindowKind.LIFETIME:
+        period_measures = uow.tiers.measures(ladder.measure, {
+            member_id: _last_period(ladder, now, enrolled_at, program)
+            for member_id, enrolled_at in page})
+    return _Page(states, measures, period_measures)
+
+
+def _last_period(ladder: Ladder, now: datetime, enrolled_at: datetime,
+                 program: Program) -> tuple[datetime | None, datetime]:
+    """The [start, end) measured by the review of the qualification period that ended last."""
+    period_end = ladder.period_bounds(now, enrolled_at, program.tz)[0]
+    return ladder.window_start(period_end - TICK, enrolled_at, program.tz), period_end
+
+
 def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
-                   enrolled_at: datetime, now: datetime, counts: dict[str, int]) -> None:
+                   enrolled_at: datetime, now: datetime, counts: dict[str, int],
+                   read: _Page) -> None:
     ladder = compiled.ladder
     assert ladder is not None
-    existing = uow.tiers.get(member_id)
-    measure = measure_as_of(uow, ladder, member_id, now, enrolled_at, program)
+    existing = read.states.get(member_id)
+    measure = read.measures[member_id]
     ids = {level.id for level in ladder.levels}
     if existing is None and ladder.reached(measure).rank == 0:
         return  # at the lowest level with nothing to review: no row to write
-    state = uow.tiers.lock(program.id, member_id, ladder.levels[0].id, now)
+    # an existing state is already locked (``_read_page``): ``lock`` would only read it again
+    state = (existing if existing is not None
+             else uow.tiers.lock(program.id, member_id, ladder.levels[0].id, now))
     current = ladder.level(state.tier)
     floor = _floor(ladder, state, now)
 
@@ -368,14 +412,12 @@ def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member
         state = uow.tiers.lock(program.id, member_id, ladder.levels[0].id, now)
 
     # The review of the period that ended last, once.
-    period_end = ladder.period_bounds(now, enrolled_at, program.tz)[0]
+    period_end = _last_period(ladder, now, enrolled_at, program)[1]
     reviewed = state.reviewed_through or ladder.period_bounds(
         state.achieved_at, enrolled_at, program.tz)[0]
     if reviewed >= period_end:
         return
-    ended = period_end - TICK
-    start = ladder.window_start(ended, enrolled_at, program.tz)
-    measured = uow.tiers.measure(member_id, ladder.measure, start, period_end)
+    measured = read.period_measures[member_id]  # over _last_period: read with the page
     review_floor = floor if floor is not None and (
         state.manual_until is None or state.manual_until > period_end) else None
     target = ladder.after_review(current, measured, review_floor)

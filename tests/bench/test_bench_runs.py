@@ -25,7 +25,7 @@ def test_a_tiny_benchmark_run_measures_every_figure_and_writes_them_as_json(tmp_
     figures = {figure["key"]: figure for figure in document["figures"]}
     expected = {
         "rules", "sqlite.raw.single", "sqlite.raw.batched", "sqlite.engine", "sqlite.bulk",
-        "sqlite.bulk.memory", "jobs.expire", "jobs.report.last-365-days-by-month",
+        "sqlite.bulk.memory", "jobs.expire", "jobs.report.last-365-days-by-month", "jobs.tiers",
         "postgresql.raw.batched",
         *(f"sqlite.http.{kind}.{n}{part}" for kind in ("purchase", "balance")
           for n in (8, 32) for part in ("", ".p50", ".p99")),
