@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -409,6 +410,13 @@ def _instant(dialect: str, value: datetime | None) -> Any:
     """An instant as ``UTCDateTime`` stores it: naive UTC text on SQLite."""
     if value is None or dialect != "sqlite":
         return value
+    return _utc_text(value)
+
+
+@lru_cache(maxsize=256)
+def _utc_text(value: datetime) -> str:
+    """A posting writes the same two or three instants a dozen times (recorded at, occurred
+    at, expires at): each is formatted once."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
