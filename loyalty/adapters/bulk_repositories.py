@@ -68,6 +68,12 @@ class PlainState(NamedTuple):
     entry_id: int
 
 
+# The version of the member's program in force at {at} (v), in the statements below.
+_VERSION_IN_FORCE = """
+LEFT JOIN program_versions v ON v.program_id = m.program_id AND v.version = (
+    SELECT max(w.version) FROM program_versions w
+     WHERE w.program_id = m.program_id
+       AND (w.effective_from IS NULL OR w.effective_from <= {at}))"""
 _PLAIN_STATE = """
 SELECT m.id, p.name, p.currency, p.time_zone, v.version, v.published_at,
        m.status, m.attributes, m.enrolled_at,
@@ -76,11 +82,7 @@ SELECT m.id, p.name, p.currency, p.time_zone, v.version, v.published_at,
        {ids}
 FROM members m
 JOIN member_balances b ON b.member_id = m.id
-JOIN programs p ON p.id = m.program_id
-LEFT JOIN program_versions v ON v.program_id = m.program_id AND v.version = (
-    SELECT max(w.version) FROM program_versions w
-     WHERE w.program_id = m.program_id
-       AND (w.effective_from IS NULL OR w.effective_from <= {at}))
+JOIN programs p ON p.id = m.program_id""" + _VERSION_IN_FORCE + """
 WHERE m.id = {member} AND m.program_id = {p}
 {lock}"""
 # The balance endpoint's read, in one statement (one snapshot, no transaction of its own): the
@@ -93,11 +95,7 @@ SELECT p.name, p.currency, p.time_zone, v.version, v.published_at,
        l.status, l.remaining, l.available_at, l.expires_at
 FROM members m
 JOIN member_balances b ON b.member_id = m.id
-JOIN programs p ON p.id = m.program_id
-LEFT JOIN program_versions v ON v.program_id = m.program_id AND v.version = (
-    SELECT max(w.version) FROM program_versions w
-     WHERE w.program_id = m.program_id
-       AND (w.effective_from IS NULL OR w.effective_from <= {at}))
+JOIN programs p ON p.id = m.program_id""" + _VERSION_IN_FORCE + """
 LEFT JOIN lots l ON l.member_id = m.id AND l.remaining > 0
 WHERE m.id = {m} AND m.program_id = {p}"""
 

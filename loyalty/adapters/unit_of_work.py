@@ -93,27 +93,24 @@ class SqlAlchemyUnitOfWork:
     def plain(self) -> PlainRepository:
         """The plain posting lane's repository, on a pooled connection of the driver's own, in
         a transaction of its own (``BEGIN IMMEDIATE`` on SQLite, as the session's are)."""
-        if self._plain is None:
-            if "session" in self.__dict__:
-                raise RuntimeError("the session's transaction is open")
-            engine = self.session_factory.kw["bind"]
-            connection = engine.raw_connection()
-            if engine.dialect.name == "sqlite":
-                connection.cursor().execute("BEGIN IMMEDIATE")
-            self._plain = PlainRepository(connection, engine.dialect)
-        return self._plain
+        return self._driver_connection(write=True)
 
     @property
     def snapshot(self) -> PlainRepository:
         """The plain lane's repository for a read of one statement (its own snapshot): on
         SQLite outside any transaction, so no lock is held; on PostgreSQL in the transaction
         the statement opens, rolled back when the unit of work ends."""
+        return self._driver_connection(write=False)
+
+    def _driver_connection(self, *, write: bool) -> PlainRepository:
         if self._plain is None:
             if "session" in self.__dict__:
                 raise RuntimeError("the session's transaction is open")
             engine = self.session_factory.kw["bind"]
-            self._plain = PlainRepository(engine.raw_connection(), engine.dialect,
-                                          pipeline=False)
+            connection = engine.raw_connection()
+            if write and engine.dialect.name == "sqlite":
+                connection.cursor().execute("BEGIN IMMEDIATE")
+            self._plain = PlainRepository(connection, engine.dialect, pipeline=write)
         return self._plain
 
     def __exit__(

@@ -185,13 +185,12 @@ def get_balance(ctx: Context, program_id: str, member_id: str, *, expiries: int 
         compiled = None
         if state is not None and state.version is not None and state.published_at is not None:
             compiled = uow.snapshot.compiled(program_id, state.version, state.published_at)
+        uow.rollback()  # the snapshot's connection goes back to the pool
         if state is not None and compiled is not None and compiled.ladder is None:
-            uow.rollback()
             program = Program(program_id, state.name, state.currency, state.time_zone)
             return _balance_view(program, compiled, member_id, MemberStatus(state.status),
                                  Balance(*state.balance), state.last_activity_at, state.lots,
                                  None, now, expiries)
-        uow.rollback()  # the snapshot's connection goes back; the repositories read
         program = uow.programs.get(program_id)
         found = uow.ledger.summary(program_id, member_id)
         if found is None:

@@ -412,7 +412,7 @@ def _review_member(uow: Any, program: Program, compiled: CompiledProgram, member
         state = uow.tiers.lock(program.id, member_id, ladder.levels[0].id, now)
 
     # The review of the period that ended last, once.
-    period_end = _last_period(ladder, now, enrolled_at, program)[1]
+    period_end = ladder.period_bounds(now, enrolled_at, program.tz)[0]
     reviewed = state.reviewed_through or ladder.period_bounds(
         state.achieved_at, enrolled_at, program.tz)[0]
     if reviewed >= period_end:

@@ -8,26 +8,16 @@ give what the schema gives, down to the JSON text.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.schemas import BalanceSchema, dump_balance
 from loyalty.services.points import BalanceView, ExpiringPoints, PendingPoints, TierProgress
+from tests.strategies import instants, points, texts
 
 SCHEMA = BalanceSchema()
 
-texts = st.text(max_size=12)
-points = st.integers(min_value=-(10**12), max_value=10**12)
-offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
-    lambda minutes: timezone(timedelta(minutes=minutes))
-)
-instants = st.builds(
-    lambda moment, zone: moment.replace(tzinfo=UTC).astimezone(zone),
-    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2199, 1, 1)),
-    st.one_of(st.just(UTC), offsets),
-)
 tiers = st.builds(
     TierProgress, tier=texts, tier_name=texts, measure_kind=st.sampled_from(
         ["spend", "points", "purchases"]), measure=texts, next_tier=st.none() | texts,

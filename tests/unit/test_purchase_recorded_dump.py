@@ -16,20 +16,11 @@ from hypothesis import strategies as st
 from api.schemas import PurchaseRecordedSchema, dump_purchase_recorded
 from loyalty.rules.engine import RuleResult
 from loyalty.services.purchases import BalanceSnapshot, PurchaseRecorded
+from tests.strategies import instants, points, texts
 
 SCHEMA = PurchaseRecordedSchema()
 
-texts = st.text(max_size=12)
-points = st.integers(min_value=-(10**12), max_value=10**12)
 decimals = st.decimals(min_value=0, max_value=10**6, places=2).map(str)
-offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
-    lambda minutes: timezone(timedelta(minutes=minutes))
-)
-instants = st.builds(
-    lambda moment, zone: moment.replace(tzinfo=UTC).astimezone(zone),
-    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2199, 1, 1)),
-    st.one_of(st.just(UTC), offsets),
-)
 rule_results = st.builds(
     RuleResult,
     rule_id=texts,
