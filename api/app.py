@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 
 from api.auth import RateLimiter, authorize, public
 from api.errors import PROBLEM_DESCRIPTIONS, LoyaltyApi, problem, register_error_handlers
+from api.views import refuse_lone_surrogates
 from loyalty import __version__
 from loyalty.config import Settings
 from loyalty.services.bootstrap import bootstrap
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.extensions["loyalty"] = context or bootstrap(settings)
     app.extensions["loyalty_rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
     app.before_request(authorize)
+    app.before_request(refuse_lone_surrogates)
 
     app.json.sort_keys = False  # keep the schemas' field order in answers
     api = LoyaltyApi(app)

@@ -320,7 +320,7 @@ def import_purchases_command(ctx: click.Context, program_id: str, file_format: s
     """Import a file of purchases and returns (JSON Lines: one API purchase payload, or a
     return row, a line; CSV: one purchase line, or returned line, a row, rows of one purchase
     or return together). Idempotent per row."""
-    from api.importing import read_rows
+    from api.importing import open_rows, read_rows
     from loyalty.services.imports import import_purchases
 
     chosen = file_format or ("csv" if file.lower().endswith(".csv") else "jsonl")
@@ -338,7 +338,7 @@ def import_purchases_command(ctx: click.Context, program_id: str, file_format: s
             click.echo(f"committed {report.rows} rows: {report.imported} imported, "
                        f"{report.duplicates} duplicates, {report.rejected} rejected", err=True)
 
-    with open(file, newline="", encoding="utf-8") as handle:
+    with open_rows(file) as handle:
         report = import_purchases(bootstrap(_settings(ctx)),
                                   read_rows(handle, chosen, program_id),
                                   batch_size=batch_size, stop_on_error=stop_on_error,

@@ -559,6 +559,18 @@ def row_command(payload: Any, program_id: str) -> Command | str:
     return describe(found) if isinstance(found, list) else found
 
 
+# A file is read as UTF-8 with ``errors="surrogateescape"`` (``open_rows``): bytes that do not
+# decode become lone surrogates, which no decoded text holds, and only their row is refused.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+NOT_UTF8 = "not UTF-8 text: the row holds bytes that do not decode"
+
+
+def open_rows(path: str) -> IO[str]:
+    """The import file, for ``read_rows``: a row with bytes that are not UTF-8 is refused,
+    not the whole file."""
+    return open(path, newline="", encoding="utf-8", errors="surrogateescape")
+
+
 def read_rows(
     handle: IO[str], file_format: str, program_id: str
 ) -> Iterator[tuple[int, Command | str]]:
@@ -567,6 +579,9 @@ def read_rows(
         loads = orjson.loads
         for number, text in enumerate(handle, start=1):
             if not text.strip():
+                continue
+            if _UNDECODED.search(text):
+                yield number, NOT_UTF8
                 continue
             try:
                 payload = loads(text)
@@ -579,6 +594,10 @@ def read_rows(
     group: list[dict[str, str]] = []
     key: tuple[str, str, str] | None = None
     first_line = 2
+    if any(_UNDECODED.search(name) for name in reader.fieldnames or ()):
+        yield 1, f"the header: {NOT_UTF8}"
+        return
+    undecoded = False  # a row of the group holds bytes that are not UTF-8: all of it is refused
     for number, row in enumerate(reader, start=2):
         kind = row.get("type") or "purchase"
         row_key = (
@@ -587,12 +606,14 @@ def read_rows(
             row.get("external_id") or "",
         )
         if group and row_key != key:
-            yield first_line, _csv_command(group, program_id)
-            group, first_line = [], number
+            yield first_line, NOT_UTF8 if undecoded else _csv_command(group, program_id)
+            group, first_line, undecoded = [], number, False
         group.append(row)
         key = row_key
+        undecoded = undecoded or any(_UNDECODED.search(value) for value in row.values()
+                                     if isinstance(value, str))
     if group:
-        yield first_line, _csv_command(group, program_id)
+        yield first_line, NOT_UTF8 if undecoded else _csv_command(group, program_id)
 
 
 def _csv_command(rows: list[dict[str, str]], program_id: str) -> Command | str:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench import data, http, jobs, posting, raw, rules_eval
-from bench.common import PROGRAM, ROOT, Figure, Results, machine, repeat
+from bench.common import PROGRAM, ROOT, Figure, Results, interleaved, machine, repeat
 
 SIZES = {
     "tiny": {"members": 300, "single": 60, "batched": 2000, "engine": 60, "bulk": 600,
@@ -70,17 +70,8 @@ def main() -> None:
 def sqlite_figures(results: Results, dataset: data.Dataset, path: str, size: dict,
                    work: Path) -> None:
     sample = raw.sample(dataset)
-    print("SQLite: raw ceiling, engine, bulk ingest (synchronous=NORMAL, WAL)", flush=True)
-    results.add(Figure("sqlite.raw.single", "SQLite raw sqlite3, 1 purchase a transaction",
-                       "purchases/s", repeat(REPEATS, lambda i: raw.sqlite_rate(
-                           path, dataset, sample, size["single"], batch=1, tag=f"rs{i}"))))
-    results.add(Figure("sqlite.raw.batched", "SQLite raw sqlite3, 1,000 purchases a transaction",
-                       "purchases/s", repeat(REPEATS, lambda i: raw.sqlite_rate(
-                           path, dataset, sample, size["batched"], batch=1000, tag=f"rb{i}"))))
-    results.add(Figure("sqlite.engine", "SQLite engine posting in-process (fashion, 5 lines)",
-                       "purchases/s", repeat(REPEATS, lambda i: posting.engine_rate(
-                           dataset, size["engine"], tag=f"e{i}")),
-                       ratio_to="sqlite.raw.single", target=0.5))
+    print("SQLite: raw ceiling, engine, bulk ingest (synchronous=NORMAL, WAL); each ratio's "
+          "two figures measured in turn", flush=True)
     memory: list[float] = []
 
     def bulk(i: int) -> float:
@@ -90,8 +81,21 @@ def sqlite_figures(results: Results, dataset: data.Dataset, path: str, size: dic
         memory.append(peak)
         return size["bulk"] / seconds
 
+    single, engine = interleaved(
+        REPEATS, lambda i: raw.sqlite_rate(path, dataset, sample, size["single"], batch=1,
+                                           tag=f"rs{i}"),
+        lambda i: posting.engine_rate(dataset, size["engine"], tag=f"e{i}"))
+    batched, bulk_rates = interleaved(
+        REPEATS, lambda i: raw.sqlite_rate(path, dataset, sample, size["batched"], batch=1000,
+                                           tag=f"rb{i}"), bulk)
+    results.add(Figure("sqlite.raw.single", "SQLite raw sqlite3, 1 purchase a transaction",
+                       "purchases/s", single))
+    results.add(Figure("sqlite.raw.batched", "SQLite raw sqlite3, 1,000 purchases a transaction",
+                       "purchases/s", batched))
+    results.add(Figure("sqlite.engine", "SQLite engine posting in-process (fashion, 5 lines)",
+                       "purchases/s", engine, ratio_to="sqlite.raw.single", target=0.5))
     results.add(Figure("sqlite.bulk", "SQLite bulk ingest, `loyalty import purchases` JSONL, "
-                       "rules on", "purchases/s", repeat(REPEATS, bulk),
+                       "rules on", "purchases/s", bulk_rates,
                        ratio_to="sqlite.raw.batched", target=0.5))
     results.add(Figure("sqlite.bulk.memory", "SQLite bulk ingest, peak memory of the importer",
                        "MiB", memory))
@@ -191,23 +195,24 @@ def postgres_figures(results: Results, size: dict, work: Path) -> None:
     url = f"postgresql+psycopg://postgres@/bench?host={work / 'pg'}"
     dataset = data.prepare(url, size["members"])
     sample = raw.sample(dataset)
-    raw_keys = {}
+    raw_keys, engines = {}, {}
     for clients in (1, 4, 8):
-        key = f"postgresql.raw.{clients}"
-        raw_keys[clients] = key
-        results.add(Figure(key, f"PostgreSQL raw psycopg, {clients} client(s)", "purchases/s",
-                           repeat(REPEATS, lambda i, c=clients: raw.postgres_rate(
-                               url, dataset, sample, size["pg"], batch=1, tag=f"r{c}x{i}",
-                               clients=c))))
+        raw_keys[clients] = f"postgresql.raw.{clients}"
+        raw_rates, engines[clients] = interleaved(
+            REPEATS, lambda i, c=clients: raw.postgres_rate(
+                url, dataset, sample, size["pg"], batch=1, tag=f"r{c}x{i}", clients=c),
+            lambda i, c=clients: posting.engine_rate(dataset, size["pg"], tag=f"e{c}x{i}",
+                                                     clients=c))
+        results.add(Figure(raw_keys[clients], f"PostgreSQL raw psycopg, {clients} client(s)",
+                           "purchases/s", raw_rates))
     results.add(Figure("postgresql.raw.batched", "PostgreSQL raw psycopg, 1,000 a transaction",
                        "purchases/s", repeat(REPEATS, lambda i: raw.postgres_rate(
                            url, dataset, sample, size["batched"], batch=1000, tag=f"rb{i}"))))
     for clients in (1, 4, 8):
         results.add(Figure(f"postgresql.engine.{clients}",
                            f"PostgreSQL engine posting in-process, {clients} thread(s)",
-                           "purchases/s", repeat(REPEATS, lambda i, c=clients: posting.engine_rate(
-                               dataset, size["pg"], tag=f"e{c}x{i}", clients=c)),
-                           ratio_to=f"postgresql.raw.{clients}"))
+                           "purchases/s", engines[clients],
+                           ratio_to=raw_keys[clients]))
     http_figures(results, dataset, size, "postgresql", connections=(1, 4, 8), raw_keys=raw_keys)
     dataset.ctx.cache.clear()
     server.cleanup()

@@ -133,6 +133,17 @@ def repeat(times: int, run: Callable[[int], float]) -> list[float]:
     return [run(index) for index in range(times)]
 
 
+def interleaved(times: int, *runs: Callable[[int], float]) -> list[list[float]]:
+    """``times`` measurements of each of ``runs``, taken in turn (a0 b0 a1 b1 ...): every
+    posting grows the database and later runs are slower, so two figures compared as a ratio
+    are measured side by side, on the same state, rather than one after all of the other."""
+    values: list[list[float]] = [[] for _ in runs]
+    for index in range(times):
+        for run, measured in zip(runs, values, strict=True):
+            measured.append(run(index))
+    return values
+
+
 def rate(count: int, work: Callable[[], None]) -> float:
     start = time.perf_counter()
     work()

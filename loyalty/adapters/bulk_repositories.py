@@ -321,14 +321,14 @@ class PlainRepository:
         row = cursor.fetchone()
         if row is None:
             return None
+        row = list(row)
         if sqlite:
-            row = list(row)
             for index in (5, 8, 12):
                 row[index] = _sqlite_instant(row[index])
             row[7] = orjson.loads(row[7]) if row[7] is not None else None
-        state = PlainState(*row)
-        return state._replace(attributes=dict(state.attributes or {}),
-                              claimed=state.claimed + taken)
+        row[7] = dict(row[7] or {})
+        row[13] += taken
+        return PlainState(*row)
 
     def balance_state(self, program_id: str, member_id: str, at: datetime
                       ) -> BalanceState | None:

@@ -24,8 +24,16 @@ from loyalty.config import Settings
 SQLITE_BEGIN = "sqlite_begin"
 
 
+class JsonText(str):
+    """A JSON document already encoded: a JSON column takes it as it is."""
+
+    __slots__ = ()
+
+
 def json_text(value: Any) -> str:
     """JSON columns are written on every posting: orjson is several times faster than json."""
+    if type(value) is JsonText:
+        return value
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

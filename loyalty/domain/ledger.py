@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.errors import InsufficientPoints
@@ -152,18 +153,27 @@ class ExpiryPolicy:
 
     def _after(self, start: datetime, tz: ZoneInfo) -> datetime:
         local = utc(start).astimezone(tz)
-        if self.unit is PeriodUnit.MONTHS:
-            shifted = add_months(local, self.period)
-        else:
-            shifted = local + timedelta(days=self.period)
         if self.rounding is ExpiryRounding.NONE:
-            return utc(shifted)
-        expiry_date = local_date(shifted, tz)
-        if self.rounding is ExpiryRounding.END_OF_MONTH:
-            expiry_date = month_end(expiry_date)
-        if self.usable_through_expiry_date:
-            return start_of_day(expiry_date + timedelta(days=1), tz)
-        return start_of_day(expiry_date, tz)
+            if self.unit is PeriodUnit.MONTHS:
+                return utc(add_months(local, self.period))
+            return utc(local + timedelta(days=self.period))
+        return _rounded_expiry(self, local.date(), tz)
+
+
+@lru_cache(maxsize=4096)
+def _rounded_expiry(policy: ExpiryPolicy, day: date, tz: ZoneInfo) -> datetime:
+    """A rounded expiry depends only on the calendar day the period starts (in ``tz``): the
+    period is counted in days or months on the calendar, then rounded to its day's or month's
+    end. Every posting asks, and most of a day's postings ask about one day (cached)."""
+    if policy.unit is PeriodUnit.MONTHS:
+        expiry_date = add_months(day, policy.period)
+    else:
+        expiry_date = day + timedelta(days=policy.period)
+    if policy.rounding is ExpiryRounding.END_OF_MONTH:
+        expiry_date = month_end(expiry_date)
+    if policy.usable_through_expiry_date:
+        return start_of_day(expiry_date + timedelta(days=1), tz)
+    return start_of_day(expiry_date, tz)
 
 
 def last_usable_day(expires_at: datetime, tz: ZoneInfo) -> date:

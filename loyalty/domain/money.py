@@ -72,13 +72,18 @@ class Money:
         return Decimal(self.minor).scaleb(-currency_exponent(self.currency))
 
     def __str__(self) -> str:
-        exponent = currency_exponent(self.currency)
-        return f"{self.to_decimal():.{exponent}f}"
+        return format_minor(self.minor, self.currency)
 
 
 def format_minor(minor: int, currency: str) -> str:
-    """The API's decimal string of an amount: ``format_minor(1234, "EUR") == "12.34"``."""
-    return str(Money(minor, currency))
+    """The API's decimal string of an amount: ``format_minor(1234, "EUR") == "12.34"``
+    (``format_minor(-5, "EUR") == "-0.05"``, ``format_minor(1234, "JPY") == "1234"``). In
+    whole numbers: every answer formats two or three amounts."""
+    exponent = currency_exponent(currency)
+    if not exponent:
+        return str(minor)
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
 
 
 class RoundingMode(StrEnum):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_Day = TypeVar("_Day", bound=date)
 
 
 def utc(instant: datetime) -> datetime:
@@ -40,8 +43,9 @@ def end_of_month(day: date) -> date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
-def add_months(instant: datetime, months: int) -> datetime:
-    """Same day-of-month ``months`` later, clamped to the month's end (Jan 31 + 1 = Feb 28/29)."""
+def add_months(instant: _Day, months: int) -> _Day:
+    """Same day-of-month ``months`` later, clamped to the month's end (Jan 31 + 1 = Feb 28/29):
+    of an instant (its wall-clock time kept) or of a date."""
     month_index = instant.month - 1 + months
     year, month = instant.year + month_index // 12, month_index % 12 + 1
     day = min(instant.day, calendar.monthrange(year, month)[1])

@@ -117,9 +117,12 @@ class RuleResult(NamedTuple):
         entry: dict[str, object] = {"rule": self.rule_id, "name": self.name,
                                     "applied": self.applied, "points": self.points,
                                     "text": self.detail}
-        for key in ("base", "rate", "cut"):
-            if getattr(self, key) is not None:
-                entry[key] = getattr(self, key)
+        if self.base is not None:
+            entry["base"] = self.base
+        if self.rate is not None:
+            entry["rate"] = self.rate
+        if self.cut is not None:
+            entry["cut"] = self.cut
         return entry
 
 

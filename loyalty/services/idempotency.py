@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import TypeAdapter
 
+from loyalty.adapters.db import JsonText
+
 T = TypeVar("T")
 
 
@@ -80,6 +82,11 @@ def claims(
 
 def dump(result: Any) -> dict[str, Any]:
     return adapter(type(result)).dump_python(result, mode="json")
+
+
+def dump_text(result: Any) -> JsonText:
+    """``dump(result)`` as the JSON text a JSON column stores (encoded once, by pydantic)."""
+    return JsonText(adapter(type(result)).dump_json(result).decode())
 
 
 def load(kind: type[T], data: dict[str, Any]) -> T:

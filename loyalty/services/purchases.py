@@ -36,7 +36,7 @@ from loyalty.services.idempotency import (
     Outcome,
     claim,
     claims,
-    dump,
+    dump_text,
     fingerprint,
     remember,
     serialisable,
@@ -393,7 +393,7 @@ def plain_rows(program: Program, compiled: CompiledProgram, command: RecordPurch
         program_version=compiled.version, explanation=explanation,
         balance=BalanceSnapshot(balance[0], balance[1]),
     )
-    answer = dump(result)
+    answer = dump_text(result)
     return PlainPosting(
         purchase, lots, entries, events,
         [{"program_id": program.id, "key": key, "fingerprint": print_, "result": answer,

@@ -3,6 +3,8 @@ and an OpenAPI document that lists every operation."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.api.support import (
@@ -191,3 +193,52 @@ def test_openapi_describes_error_answers_as_problem_json(spec):
                 continue
             content = resolve(spec, response).get("content", {})
             assert PROBLEM_JSON in content, (path, method, status, sorted(content))
+
+
+# -- text that is not Unicode -------------------------------------------------------------
+
+
+def test_a_lone_surrogate_in_a_purchase_is_refused_naming_the_field_and_writes_nothing(
+        client, ada, ctx):
+    before = table_counts(ctx)
+    body = a_purchase_body(ada, external_id="TILL-\ud800-1")
+
+    response = client.post(f"{SHOP}/purchases", data=json.dumps(body),
+                           content_type="application/json")
+
+    assert_problem(response, 422, "invalid-request", field="external_id")
+    assert table_counts(ctx) == before
+
+
+def test_a_lone_surrogate_deep_in_a_body_is_named_by_its_path(client, ada):
+    body = a_purchase_body(ada)
+    body["lines"].append({"sku": "SKU-\udfff", "quantity": 1, "unit_price": "1.00"})
+
+    response = client.post(f"{SHOP}/purchases", data=json.dumps(body),
+                           content_type="application/json")
+
+    problem = assert_problem(response, 422, "invalid-request", field="lines.1.sku")
+    assert problem["errors"][0]["pointer"] == "#/lines/1/sku"
+
+
+def test_a_lone_surrogate_in_a_key_is_refused(client, ctx):
+    before = table_counts(ctx)
+    body = an_enrolment("card:5555", **{"nick\ud83d": "x"})
+
+    response = client.post(f"{SHOP}/members", data=json.dumps(body),
+                           content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"].startswith("attributes.nick")
+    assert table_counts(ctx) == before
+
+
+def test_a_surrogate_pair_is_text_and_is_accepted(client, ada):
+    body = a_purchase_body(ada, external_id="TILL-\U0001f600-1")
+    text = json.dumps(body)  # the emoji written as the escaped pair \\ud83d\\ude00
+    assert "\\ud83d\\ude00" in text
+
+    response = client.post(f"{SHOP}/purchases", data=text, content_type="application/json")
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["external_id"] == "TILL-\U0001f600-1"

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loyalty.domain.ledger import (
     ExpiryMode,
@@ -17,6 +19,7 @@ from loyalty.domain.ledger import (
     PeriodUnit,
     last_usable_day,
 )
+from loyalty.domain.time import add_months, end_of_month, start_of_day
 
 PARIS = ZoneInfo("Europe/Paris")
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -368,3 +371,39 @@ def test_a_return_window_outside_zero_to_ten_years_is_refused(days):
 def test_a_naive_time_has_no_pending_window():
     with pytest.raises(ValueError, match="naive"):
         PendingPolicy(days=14).available_at(datetime(2024, 3, 25, 9, 30))
+
+
+def _rounded_from_the_instant(policy: ExpiryPolicy, earned_at: datetime, tz: ZoneInfo
+                              ) -> datetime:
+    """The rounded expiry worked out from the earning instant itself, step by step on the wall
+    clock (the definition the calendar-day shortcut must keep)."""
+    local = earned_at.astimezone(UTC).astimezone(tz)
+    if policy.unit is PeriodUnit.MONTHS:
+        shifted = add_months(local, policy.period)
+    else:
+        shifted = local + timedelta(days=policy.period)
+    expiry_date = shifted.astimezone(UTC).astimezone(tz).date()
+    if policy.rounding is ExpiryRounding.END_OF_MONTH:
+        expiry_date = end_of_month(expiry_date)
+    if policy.usable_through_expiry_date:
+        expiry_date += timedelta(days=1)
+    return start_of_day(expiry_date, tz)
+
+
+@settings(max_examples=400)
+@given(
+    earned_at=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2060, 1, 1),
+                           timezones=st.just(UTC)),
+    zone_name=st.sampled_from(["Europe/Paris", "America/Santiago", "America/Havana",
+                               "Asia/Beirut", "America/Asuncion", "Pacific/Apia",
+                               "Australia/Lord_Howe", "UTC"]),
+    period=st.integers(min_value=1, max_value=40),
+    unit=st.sampled_from(list(PeriodUnit)),
+    rounding=st.sampled_from([ExpiryRounding.END_OF_DAY, ExpiryRounding.END_OF_MONTH]),
+    usable_through_expiry_date=st.booleans(),
+)
+def test_a_rounded_expiry_is_the_same_whatever_the_time_of_day_of_the_earn(
+        earned_at, zone_name, period, unit, rounding, usable_through_expiry_date):
+    tz = ZoneInfo(zone_name)
+    policy = ExpiryPolicy(ExpiryMode.AFTER, period, unit, rounding, usable_through_expiry_date)
+    assert policy.expires_at(earned_at, tz) == _rounded_from_the_instant(policy, earned_at, tz)

@@ -17,6 +17,8 @@ import pytest
 
 from api.errors import flatten
 from api.importing import (
+    NOT_UTF8,
+    open_rows,
     purchase_errors_or_command,
     read_rows,
     return_errors_or_command,
@@ -497,6 +499,43 @@ def test_a_csv_purchase_row_with_a_bad_quantity_is_named_by_its_line_number():
         f",T-1,pos,,card:1234,{WHEN},pos,,EUR,Y,,two,5.00,,,,,,,\n"
     )
     assert rows_of(text, "csv") == [(2, "lines.1.quantity: Not a valid integer.")]
+
+
+def rows_of_bytes(data: bytes, file_format: str, tmp_path: Any) -> list[tuple[int, Any]]:
+    path = tmp_path / f"rows.{file_format}"
+    path.write_bytes(data)
+    with open_rows(str(path)) as handle:
+        return list(read_rows(handle, file_format, "shop"))
+
+
+def test_a_json_line_with_bytes_that_are_not_utf8_is_refused_alone(tmp_path):
+    good = (
+        '{"member": {"id": "mem_1"}, "external_id": "T-1", '
+        f'"occurred_at": "{WHEN}", "currency": "EUR", '
+        '"lines": [{"sku": "X", "quantity": 1, "unit_price": "5.00"}]}\n'
+    ).encode()
+    rows = rows_of_bytes(good + b'{"external_id": "T-\xff\xfe"}\n' + good.replace(b"T-1", b"T-2"),
+                         "jsonl", tmp_path)
+    assert [(line, problem if isinstance(problem, str) else problem.external_id)
+            for line, problem in rows] == [(1, "T-1"), (2, NOT_UTF8), (3, "T-2")]
+
+
+def test_a_csv_purchase_with_a_row_that_is_not_utf8_is_refused_whole(tmp_path):
+    text = CSV_HEAD + (
+        f",T-1,pos,,card:1234,{WHEN},pos,,EUR,X,,1,5.00,,,,,,,\n"
+        f",T-2,pos,,card:1234,{WHEN},pos,,EUR,X,,1,5.00,,,,,,,\n"
+        f",T-2,pos,,card:1234,{WHEN},pos,,EUR,BAD,,1,5.00,,,,,,,\n"
+        f",T-3,pos,,card:1234,{WHEN},pos,,EUR,X,,1,5.00,,,,,,,\n"
+    )
+    rows = rows_of_bytes(text.encode().replace(b"BAD", b"\xc3\x28"), "csv", tmp_path)
+    assert [(line, problem if isinstance(problem, str) else problem.external_id)
+            for line, problem in rows] == [(2, "T-1"), (3, NOT_UTF8), (5, "T-3")]
+
+
+def test_a_csv_header_that_is_not_utf8_refuses_the_file(tmp_path):
+    rows = rows_of_bytes(CSV_HEAD.encode().replace(b"sku", b"sk\xff") + b",T-1\n", "csv",
+                         tmp_path)
+    assert rows == [(1, f"the header: {NOT_UTF8}")]
 
 
 # -- every field of a full purchase, given every kind of wrong (and right) value ----------------

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loyalty.domain.errors import InvalidAmount, InvalidRequest
 from loyalty.domain.money import Money, RoundingMode, currency_exponent, format_minor
@@ -179,3 +181,11 @@ def test_rounding_gives_a_plain_int():
 def test_rounding_modes_are_named_by_their_setting_value():
     assert RoundingMode("half_even") is RoundingMode.HALF_EVEN
     assert {mode.value for mode in RoundingMode} == {"floor", "half_up", "half_even", "ceil"}
+
+
+@given(minor=st.integers(min_value=-(10**20), max_value=10**20),
+       currency=st.sampled_from(["EUR", "JPY", "KWD", "CLF", "USD", "XYZ"]))
+def test_an_amount_formats_as_its_decimal_value_with_the_currency_decimals(minor, currency):
+    exponent = currency_exponent(currency)
+    expected = f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"
+    assert format_minor(minor, currency) == expected == str(Money(minor, currency))

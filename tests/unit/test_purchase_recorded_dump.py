@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.schemas import PurchaseRecordedSchema, dump_purchase_recorded
+from loyalty.adapters.db import json_text
 from loyalty.rules.engine import RuleResult
+from loyalty.services.idempotency import dump, dump_text, load
 from loyalty.services.purchases import BalanceSnapshot, PurchaseRecorded
 from tests.strategies import instants, points, texts
 
@@ -97,3 +99,12 @@ def a_recorded_purchase(**fields) -> PurchaseRecorded:
         "balance": BalanceSnapshot(10, 0),
     }
     return PurchaseRecorded(**{**values, **fields})
+
+
+@settings(max_examples=300, deadline=None)
+@given(recorded_purchases)
+def test_the_stored_answer_is_the_json_of_the_dumped_answer_and_replays_as_it(recorded):
+    stored = dump_text(recorded)
+    assert json_text(stored) is stored  # a JSON column writes it as it is
+    assert json.loads(stored) == dump(recorded)
+    assert load(PurchaseRecorded, json.loads(stored)) == load(PurchaseRecorded, dump(recorded))
