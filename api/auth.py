@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
 from werkzeug.exceptions import TooManyRequests, UnsupportedMediaType
 
 from loyalty.domain.access import Principal, Scope
@@ -113,30 +113,34 @@ class RateLimiter:
 
 def authorize() -> None:
     """Flask ``before_request``: authenticate and authorise, or raise a problem."""
-    if request.endpoint is None or request.method == "OPTIONS":
+    # Every request passes here: the request and the app are looked up once, not through
+    # their proxies at each use.
+    request_: Request = request._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if request_.endpoint is None or request_.method == "OPTIONS":
         return  # 404 / 405 / automatic OPTIONS follow
-    access = declared_access(current_app, request.endpoint, request.method)
+    access = declared_access(app, request_.endpoint, request_.method)
     if access is None:
         raise Forbidden("this route declares no access rule, so it is denied to everyone")
     if access.public:
         return
-    if request.method in ("POST", "PUT", "PATCH") and request.content_length \
-            and not request.is_json:
+    if request_.method in ("POST", "PUT", "PATCH") and request_.content_length \
+            and not request_.is_json:
         raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
-    acting_person = request.headers.get("X-Acting-Person")
+    acting_person = request_.headers.get("X-Acting-Person")
     if acting_person is not None and (not 1 <= len(acting_person) <= 200
                                       or not acting_person.isprintable()):
         raise InvalidRequest("X-Acting-Person is 1 to 200 printable characters",
                              field="X-Acting-Person")
-    header = request.headers.get("Authorization", "")
+    header = request_.headers.get("Authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("send an API key or a member token: Authorization: Bearer <key>")
-    context = current_app.extensions["loyalty"]
-    settings = current_app.extensions["loyalty_settings"]
+    context = app.extensions["loyalty"]
+    settings = app.extensions["loyalty_settings"]
     principal = authenticate(context, credential.strip(), acting_person=acting_person,
                              key_max_age=timedelta(seconds=settings.api_key_cache_seconds))
-    path = request.view_args or {}
+    path = request_.view_args or {}
     _refuse_control_characters(path)
     program = path.get("program")
     if program is not None and not principal.may_use(program):
@@ -150,7 +154,7 @@ def authorize() -> None:
     elif not principal.allowed(access.scopes):
         accepted = ", ".join(sorted(s.value for s in access.scopes - {Scope.MEMBER})) or "none"
         raise Forbidden(f"this route needs one of the scopes: {accepted}")
-    current_app.extensions["loyalty_rate_limiter"].check(principal.actor)
+    app.extensions["loyalty_rate_limiter"].check(principal.actor)
     g.principal = principal
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,7 +19,14 @@ from api.schemas import (
     TierViewSchema,
     dump_balance,
 )
-from api.views import IDEMPOTENCY_KEY_PARAMETER, context, created, request_key, settings
+from api.views import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    context,
+    created,
+    json_response,
+    request_key,
+    settings,
+)
 from loyalty.domain.access import Scope
 from loyalty.domain.errors import InvalidRequest
 from loyalty.services import points, tiers
@@ -45,7 +51,7 @@ class Balance(MethodView):
         """
         # Dumped by hand as BalanceSchema dumps it; @blp.response documents the schema and
         # passes a ready answer through.
-        return jsonify(dump_balance(points.get_balance(context(), program, member_id)))
+        return json_response(dump_balance(points.get_balance(context(), program, member_id)))
 
 
 @blp.route("/ledger")
