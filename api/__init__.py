@@ -1,5 +1,4 @@
-"""The HTTP API (Flask + flask-smorest) and the command line around the loyalty engine."""
+"""The HTTP API (Flask + flask-smorest) and the command line around the loyalty engine.
 
-from api.app import create_app
-
-__all__ = ["create_app"]
+The application is built by ``api.app.create_app``; this package imports nothing itself, so
+that the command line (``api.cli``) starts without loading the web application."""

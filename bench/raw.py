@@ -2,6 +2,9 @@
 
 The rows are copied from a purchase the engine itself posted (same JSON documents, same
 columns), so the only difference from the engine is everything the engine does around them.
+The purchase ids are random like the engine's (``new_id``, drawn before the clock starts):
+sequential ids would all land on the last page of the purchases' key and of the indexes that
+name a purchase, and write fewer pages than a real posting does.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from bench.common import PROGRAM
 from bench.data import Dataset, purchases
+from loyalty.domain.members import new_id
 from loyalty.services.purchases import record_purchase
 
 # The writes of one posting, in the engine's order.
@@ -87,14 +91,13 @@ def _stamp(value: datetime, sqlite: bool) -> Any:
     return value.replace(tzinfo=None).isoformat(" ") if sqlite else value
 
 
-def unit(cursor: Any, sql: dict[str, str], s: Sample, member: str, n: int, tag: str,
-         sqlite: bool) -> None:
+def unit(cursor: Any, sql: dict[str, str], s: Sample, member: str, purchase_id: str, n: int,
+         tag: str, sqlite: bool) -> None:
     """One purchase's writes."""
     now = datetime.now(UTC)
     at, ts = _stamp(now - timedelta(hours=1), sqlite), _stamp(now, sqlite)
     available = _stamp(now + timedelta(days=30), sqlite)
     expires = _stamp(now + timedelta(days=760), sqlite)
-    purchase_id = f"pur_{tag}{n:010d}"
     external = f"{tag}-{n}"
     cursor.execute(sql["idempotency"], (PROGRAM, f"purchase:raw:{external}", "f" * 64,
                                         s.result, ts))
@@ -124,11 +127,12 @@ def sqlite_rate(path: str, dataset: Dataset, s: Sample, count: int, *, batch: in
     cursor = connection.cursor()
     rng = random.Random(hash(tag) & 0xFFFF)
     members = [rng.choice(dataset.members) for _ in range(count)]
+    ids = [new_id("pur") for _ in range(count)]
     start = time.perf_counter()
     for first in range(0, count, batch):
         cursor.execute("BEGIN IMMEDIATE")
         for n in range(first, min(first + batch, count)):
-            unit(cursor, sql, s, members[n], n, tag, sqlite=True)
+            unit(cursor, sql, s, members[n], ids[n], n, tag, sqlite=True)
         cursor.execute("COMMIT")
     elapsed = time.perf_counter() - start
     connection.close()
@@ -144,6 +148,7 @@ def postgres_rate(url: str, dataset: Dataset, s: Sample, count: int, *, batch: i
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connections = [psycopg.connect(conninfo) for _ in range(clients)]
     per_client = count // clients
+    ids = [[new_id("pur") for _ in range(per_client)] for _ in range(clients)]
     errors: list[BaseException] = []
 
     def work(index: int) -> None:
@@ -153,8 +158,8 @@ def postgres_rate(url: str, dataset: Dataset, s: Sample, count: int, *, batch: i
             cursor = connection.cursor()
             for first in range(0, per_client, batch):
                 for n in range(first, min(first + batch, per_client)):
-                    unit(cursor, sql, s, rng.choice(dataset.members), n, f"{tag}c{index}",
-                         sqlite=False)
+                    unit(cursor, sql, s, rng.choice(dataset.members), ids[index][n], n,
+                         f"{tag}c{index}", sqlite=False)
                 connection.commit()
         except BaseException as error:  # reported below
             errors.append(error)

@@ -19,10 +19,9 @@ its line and reason and does not block the good ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -44,10 +43,13 @@ from loyalty.services.purchases import (
     PlainPosting,
     PurchaseRecorded,
     RecordPurchase,
-    checked,
+    in_utc,
+    not_in_future,
     plain_rows,
     record_purchase_in,
+    settled,
 )
+from loyalty.services.read_ahead import ReadAhead
 from loyalty.services.returns import RecordReturn, ReturnRecorded, record_return_in
 
 
@@ -81,6 +83,9 @@ class ImportReport:
 
 Command = RecordPurchase | ImportReturn
 Row = tuple[int, Command | str]
+# A purchase's checks that do not read the clock (``settled``), or the error they raised.
+Settled = tuple[RecordPurchase, Basket, tuple[str, str]] | LoyaltyError
+Prepared = tuple[int, Command | str, Settled | None]
 Answer = Outcome[PurchaseRecorded] | Outcome[ReturnRecorded]
 RowResult = Callable[[int, Answer | None, LoyaltyError | str | None], None]
 
@@ -92,17 +97,43 @@ def import_purchases(ctx: Context, rows: Iterable[Row], *, batch_size: int = 100
     """Record every purchase and return of ``rows`` (line number, command or the reason it is
     unreadable); ``on_row`` hears each row's outcome, or its error."""
     report = ImportReport()
-    iterator = iter(rows)
-    while batch := list(islice(iterator, batch_size)):
-        batch_ = _Batch(report, on_row, stop_on_error)
-        with ctx.uow() as uow:
-            batch_.run(uow, batch, ctx.clock.now(), ctx.future_tolerance)
-            uow.commit()
-        if on_batch is not None:
-            on_batch(report)
-        if report.stopped_at is not None:
-            break
+    with ReadAhead(_prepared(rows) if not stop_on_error else _as_read(rows),
+                   batch_size) as ahead:
+        while batch := ahead.batch():
+            batch_ = _Batch(report, on_row, stop_on_error)
+            with ctx.uow() as uow:
+                batch_.run(uow, batch, ctx.clock.now(), ctx.future_tolerance)
+                with ahead.meanwhile():  # the next batch is parsed while this one commits
+                    uow.commit()
+            if on_batch is not None:
+                on_batch(report)
+            if report.stopped_at is not None:
+                break
     return report
+
+
+def _prepared(rows: Iterable[Row]) -> Iterator[Prepared]:
+    """Each row, with the checks that do not read the clock made for the purchases the
+    set-based lane may take (in the read-ahead thread, while the previous batch commits)."""
+    for line, row in rows:
+        if _set_based(row):
+            command = in_utc(row)  # type: ignore[arg-type]
+            try:
+                yield line, command, settled(command)
+            except LoyaltyError as error:
+                yield line, command, error
+        else:
+            yield line, row, None
+
+
+def _as_read(rows: Iterable[Row]) -> Iterator[Prepared]:
+    return ((line, row, None) for line, row in rows)
+
+
+def _set_based(row: Command | str) -> bool:
+    """Whether the set-based lane may take ``row`` (if its member and program let it)."""
+    return isinstance(row, RecordPurchase) and not row.points_to_burn \
+        and row.request_key is None
 
 
 class _Stop(Exception):
@@ -142,10 +173,11 @@ class _Batch:
 
     # -- the batch --------------------------------------------------------------------------
 
-    def run(self, uow: Any, rows: list[Row], now: datetime, tolerance: timedelta) -> None:
+    def run(self, uow: Any, rows: list[Prepared], now: datetime, tolerance: timedelta
+            ) -> None:
         try:
             if self.stop_on_error:  # strictly in file order, row by row
-                self.one_by_one(uow, rows, now, tolerance)
+                self.one_by_one(uow, [(line, row) for line, row, _ in rows], now, tolerance)
             else:
                 slow = self.set_based(uow, rows, now, tolerance)
                 self.one_by_one(uow, slow, now, tolerance)
@@ -172,18 +204,17 @@ class _Batch:
                 savepoint.commit()
                 self.answered(line, outcome)
 
-    def set_based(self, uow: Any, rows: list[Row], now: datetime, tolerance: timedelta
+    def set_based(self, uow: Any, rows: list[Prepared], now: datetime, tolerance: timedelta
                   ) -> list[Row]:
         """Write the batch's plain purchases in a few statements; return the other rows."""
         slow: list[Row] = []
         candidates: list[_Candidate] = []
-        for line, row in rows:
+        for line, row, settled_ in rows:
             if isinstance(row, str):
                 self.rejected(line, row)
-            elif isinstance(row, RecordPurchase) and not row.points_to_burn \
-                    and row.request_key is None:
+            elif settled_ is not None:
                 try:
-                    candidates.append(_Candidate.of(line, row, now, tolerance))
+                    candidates.append(_Candidate.of(line, row, settled_, now, tolerance))
                 except LoyaltyError as error:
                     self.rejected(line, error)
             else:
@@ -331,10 +362,15 @@ class _Candidate:
     compiled: CompiledProgram | None = None
 
     @classmethod
-    def of(cls, line: int, command: RecordPurchase, now: datetime, tolerance: timedelta
-           ) -> _Candidate:
-        """The checks the posting use case makes before it touches the database."""
-        command, basket, (key, print_) = checked(command, now, tolerance)
+    def of(cls, line: int, command: Command, settled_: Settled, now: datetime,
+           tolerance: timedelta) -> _Candidate:
+        """The checks the posting use case makes before it touches the database (``checked``),
+        in its order: the clock's, then the others', made already (``_prepared``)."""
+        assert isinstance(command, RecordPurchase)  # a purchase in UTC, from ``_prepared``
+        not_in_future(command.occurred_at, now, tolerance)
+        if isinstance(settled_, LoyaltyError):
+            raise settled_
+        command, basket, (key, print_) = settled_
         return cls(line, command, basket, key, print_)
 
 

@@ -236,10 +236,25 @@ def checked(command: RecordPurchase, now: datetime, future_tolerance: timedelta
             ) -> tuple[RecordPurchase, Basket, tuple[str, str]]:
     """The checks made before the database is touched: the command (its instant in UTC), its
     basket, and its natural idempotency key with the command's fingerprint."""
-    if command.occurred_at.tzinfo is not UTC:
-        command = replace(command, occurred_at=utc(command.occurred_at))
-    if command.occurred_at > now + future_tolerance:
+    command = in_utc(command)
+    not_in_future(command.occurred_at, now, future_tolerance)
+    return settled(command)
+
+
+def in_utc(command: RecordPurchase) -> RecordPurchase:
+    if command.occurred_at.tzinfo is UTC:
+        return command
+    return replace(command, occurred_at=utc(command.occurred_at))
+
+
+def not_in_future(occurred_at: datetime, now: datetime, future_tolerance: timedelta) -> None:
+    if occurred_at > now + future_tolerance:
         raise InvalidRequest("occurred_at is in the future", field="occurred_at")
+
+
+def settled(command: RecordPurchase) -> tuple[RecordPurchase, Basket, tuple[str, str]]:
+    """The checks of ``checked`` that do not read the clock, for a command in UTC (``in_utc``):
+    the bulk importer makes them while the previous batch commits."""
     basket = Basket(
         currency=command.currency,
         occurred_at=command.occurred_at,
