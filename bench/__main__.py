@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,22 +46,25 @@ def main() -> None:
     print(f"Machine: {about['cpu']}, {about['cores']} cores, {about['memory']}, Python "
           f"{about['python']}, SQLite {about['sqlite']}, commit {about['commit']}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
-    if "rules" in only:
-        print("Rules evaluation", flush=True)
-        results.add(Figure("rules", "rules: 20-rule program, 5-line basket, on one core",
-                           "baskets/s", rules_eval.measure(size["rules_seconds"], REPEATS)))
-    if only & {"sqlite", "http", "jobs"}:
-        path = work / "bench.db"
-        print(f"SQLite: preparing {size['members']:,} members in {path}", flush=True)
-        dataset = data.prepare(f"sqlite:///{path}", size["members"])
-        if "sqlite" in only:
-            sqlite_figures(results, dataset, str(path), size, work)
-        if "http" in only:
-            http_figures(results, dataset, size, "sqlite", connections=(8, 32))
-        if "jobs" in only:
-            job_figures(results, dataset, size)
-    if "postgresql" in only:
-        postgres_figures(results, size, work)
+    try:  # the work directory holds gigabytes after a full run
+        if "rules" in only:
+            print("Rules evaluation", flush=True)
+            results.add(Figure("rules", "rules: 20-rule program, 5-line basket, on one core",
+                               "baskets/s", rules_eval.measure(size["rules_seconds"], REPEATS)))
+        if only & {"sqlite", "http", "jobs"}:
+            path = work / "bench.db"
+            print(f"SQLite: preparing {size['members']:,} members in {path}", flush=True)
+            dataset = data.prepare(f"sqlite:///{path}", size["members"])
+            if "sqlite" in only:
+                sqlite_figures(results, dataset, str(path), size, work)
+            if "http" in only:
+                http_figures(results, dataset, size, "sqlite", connections=(8, 32))
+            if "jobs" in only:
+                job_figures(results, dataset, size)
+        if "postgresql" in only:
+            postgres_figures(results, size, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print()
     print(results.table())
     written = results.write(Path(args.results))
@@ -191,31 +195,33 @@ def postgres_figures(results: Results, size: dict, work: Path) -> None:
 
     print("PostgreSQL: starting a server (pgserver)", flush=True)
     server = pgserver.get_server(work / "pg", cleanup_mode="stop")
-    server.psql("CREATE DATABASE bench;")
-    url = f"postgresql+psycopg://postgres@/bench?host={work / 'pg'}"
-    dataset = data.prepare(url, size["members"])
-    sample = raw.sample(dataset)
-    raw_keys, engines = {}, {}
-    for clients in (1, 4, 8):
-        raw_keys[clients] = f"postgresql.raw.{clients}"
-        raw_rates, engines[clients] = interleaved(
-            REPEATS, lambda i, c=clients: raw.postgres_rate(
-                url, dataset, sample, size["pg"], batch=1, tag=f"r{c}x{i}", clients=c),
-            lambda i, c=clients: posting.engine_rate(dataset, size["pg"], tag=f"e{c}x{i}",
-                                                     clients=c))
-        results.add(Figure(raw_keys[clients], f"PostgreSQL raw psycopg, {clients} client(s)",
-                           "purchases/s", raw_rates))
-    results.add(Figure("postgresql.raw.batched", "PostgreSQL raw psycopg, 1,000 a transaction",
-                       "purchases/s", repeat(REPEATS, lambda i: raw.postgres_rate(
-                           url, dataset, sample, size["batched"], batch=1000, tag=f"rb{i}"))))
-    for clients in (1, 4, 8):
-        results.add(Figure(f"postgresql.engine.{clients}",
-                           f"PostgreSQL engine posting in-process, {clients} thread(s)",
-                           "purchases/s", engines[clients],
-                           ratio_to=raw_keys[clients]))
-    http_figures(results, dataset, size, "postgresql", connections=(1, 4, 8), raw_keys=raw_keys)
-    dataset.ctx.cache.clear()
-    server.cleanup()
+    try:
+        server.psql("CREATE DATABASE bench;")
+        url = f"postgresql+psycopg://postgres@/bench?host={work / 'pg'}"
+        dataset = data.prepare(url, size["members"])
+        sample = raw.sample(dataset)
+        raw_keys, engines = {}, {}
+        for clients in (1, 4, 8):
+            raw_keys[clients] = f"postgresql.raw.{clients}"
+            raw_rates, engines[clients] = interleaved(
+                REPEATS, lambda i, c=clients: raw.postgres_rate(
+                    url, dataset, sample, size["pg"], batch=1, tag=f"r{c}x{i}", clients=c),
+                lambda i, c=clients: posting.engine_rate(dataset, size["pg"], tag=f"e{c}x{i}",
+                                                         clients=c))
+            results.add(Figure(raw_keys[clients], f"PostgreSQL raw psycopg, {clients} client(s)",
+                               "purchases/s", raw_rates))
+        results.add(Figure("postgresql.raw.batched", "PostgreSQL raw psycopg, 1,000 a transaction",
+                           "purchases/s", repeat(REPEATS, lambda i: raw.postgres_rate(
+                               url, dataset, sample, size["batched"], batch=1000, tag=f"rb{i}"))))
+        for clients in (1, 4, 8):
+            results.add(Figure(f"postgresql.engine.{clients}",
+                               f"PostgreSQL engine posting in-process, {clients} thread(s)",
+                               "purchases/s", engines[clients],
+                               ratio_to=raw_keys[clients]))
+        http_figures(results, dataset, size, "postgresql", connections=(1, 4, 8), raw_keys=raw_keys)
+        dataset.ctx.cache.clear()
+    finally:
+        server.cleanup()
 
 
 if __name__ == "__main__":

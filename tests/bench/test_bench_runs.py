@@ -1,9 +1,10 @@
 """``make bench`` works: a tiny run of every figure (no timing is asserted; speed is measured by
-``make bench`` itself, not by tests)."""
+``make bench`` itself, not by tests), and leaves no data behind."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,9 @@ def test_a_tiny_benchmark_run_measures_every_figure_and_writes_them_as_json(tmp_
     assert figures["sqlite.engine"]["ratio_to"] == "sqlite.raw.single"
     assert figures["sqlite.bulk"]["ratio_to"] == "sqlite.raw.batched"
     assert figures["postgresql.http.purchase.8"]["ratio_to"] == "postgresql.raw.8"
+    # and it leaves nothing behind (a full run's work directory holds gigabytes)
+    [work] = re.findall(r"preparing [\d,]+ members in (\S+)/bench\.db", run.stdout)
+    assert not Path(work).exists()
     assert document["machine"]["cores"] >= 1
     table = run.stdout[run.stdout.index("| figure |"):]
     assert table.count("\n|") >= len(expected)
