@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy.exc import IntegrityError
 
@@ -117,7 +117,7 @@ def _prepared(rows: Iterable[Row]) -> Iterator[Prepared]:
     set-based lane may take (in the read-ahead thread, while the previous batch commits)."""
     for line, row in rows:
         if _set_based(row):
-            command = in_utc(row)  # type: ignore[arg-type]
+            command = in_utc(row)
             try:
                 yield line, command, settled(command)
             except LoyaltyError as error:
@@ -130,7 +130,7 @@ def _as_read(rows: Iterable[Row]) -> Iterator[Prepared]:
     return ((line, row, None) for line, row in rows)
 
 
-def _set_based(row: Command | str) -> bool:
+def _set_based(row: Command | str) -> TypeGuard[RecordPurchase]:
     """Whether the set-based lane may take ``row`` (if its member and program let it)."""
     return isinstance(row, RecordPurchase) and not row.points_to_burn \
         and row.request_key is None

@@ -5,7 +5,9 @@ released (the database driver writes and syncs), and much of the rest parsing ro
 needs the lock. ``ReadAhead`` parses the next rows in a thread only while the caller is in
 such a wait (``meanwhile``), and never while the caller runs Python: two threads wanting the
 lock at once take turns in slices of the interpreter's switch interval, which would slow the
-writes a row at a time. Memory stays bounded: at most one batch is read ahead.
+writes a row at a time. Memory stays bounded: at most one batch is read ahead. The thread is
+started only when there is more to read (a stream that fits one batch, such as an HTTP
+batch's, starts none).
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ class ReadAhead(Generic[T]):
         self._go = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
-        self._thread = threading.Thread(target=self._read, name="read-ahead", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first ``meanwhile``
 
     def __enter__(self) -> ReadAhead[T]:
         return self
@@ -50,8 +51,9 @@ class ReadAhead(Generic[T]):
 
     def close(self) -> None:
         self._closed = True
-        self._go.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._go.set()
+            self._thread.join()
 
     def batch(self) -> list[T]:
         """The next batch (empty at the end of the stream)."""
@@ -61,6 +63,8 @@ class ReadAhead(Generic[T]):
                 items.extend(islice(self._items, self._size - len(items)))
             except BaseException as error:
                 self._done, self._error = True, error
+            else:
+                self._done = len(items) < self._size  # the stream ended short of a batch
         if self._error is not None and len(items) < self._size:
             error, self._error = self._error, None
             if items:  # the items read before the error first; the error on the next call
@@ -72,6 +76,12 @@ class ReadAhead(Generic[T]):
     @contextmanager
     def meanwhile(self) -> Iterator[None]:
         """The next batch is read while the block runs (and no longer once it ends)."""
+        if self._done:  # nothing more to read
+            yield
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, name="read-ahead", daemon=True)
+            self._thread.start()
         self._idle.clear()
         self._reading = True
         self._go.set()

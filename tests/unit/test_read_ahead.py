@@ -96,3 +96,11 @@ def test_an_error_of_the_stream_comes_after_the_items_read_before_it(
         assert ahead.batch() == [4, 5]
         with pytest.raises(OSError, match="the disk went away"):
             ahead.batch()
+
+
+def test_a_stream_that_fits_one_batch_starts_no_thread() -> None:
+    with ReadAhead(range(3), 4) as ahead:
+        assert ahead.batch() == [0, 1, 2]
+        with ahead.meanwhile():
+            assert "read-ahead" not in {thread.name for thread in threading.enumerate()}
+        assert ahead.batch() == []
