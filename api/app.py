@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from api.auth import RateLimiter, authorize, public
+from api.balance_lane import BalanceLane
 from api.errors import PROBLEM_DESCRIPTIONS, LoyaltyApi, problem, register_error_handlers
 from api.views import refuse_lone_surrogates
 from loyalty import __version__
@@ -85,4 +86,6 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
             return problem(404, "not-found", "Not found", f"no problem type {code!r}")
         return jsonify(type=f"/problems/{code}", title=title)
 
+    # The balance read, the most frequent call, skips Flask's request machinery when it can.
+    app.wsgi_app = BalanceLane(app)  # type: ignore[method-assign]
     return app

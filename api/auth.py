@@ -127,20 +127,28 @@ def authorize() -> None:
     if request_.method in ("POST", "PUT", "PATCH") and request_.content_length \
             and not request_.is_json:
         raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
-    acting_person = request_.headers.get("X-Acting-Person")
+    principal = admit(app, access, request_.headers.get("Authorization", ""),
+                      request_.headers.get("X-Acting-Person"), request_.view_args or {})
+    app.extensions["loyalty_rate_limiter"].check(principal.actor)
+    g.principal = principal
+
+
+def admit(app: Flask, access: Access, authorization: str, acting_person: str | None,
+          path: dict[str, Any]) -> Principal:
+    """Who a request with these headers acts as, on a route that declares ``access`` (not
+    public) with these path arguments: authenticated and allowed there, or a problem. The
+    rate limit is the caller's to check (``authorize``, and the balance lane)."""
     if acting_person is not None and (not 1 <= len(acting_person) <= 200
                                       or not acting_person.isprintable()):
         raise InvalidRequest("X-Acting-Person is 1 to 200 printable characters",
                              field="X-Acting-Person")
-    header = request_.headers.get("Authorization", "")
-    scheme, _, credential = header.partition(" ")
+    scheme, _, credential = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthenticated("send an API key or a member token: Authorization: Bearer <key>")
     context = app.extensions["loyalty"]
     settings = app.extensions["loyalty_settings"]
     principal = authenticate(context, credential.strip(), acting_person=acting_person,
                              key_max_age=timedelta(seconds=settings.api_key_cache_seconds))
-    path = request_.view_args or {}
     _refuse_control_characters(path)
     program = path.get("program")
     if program is not None and not principal.may_use(program):
@@ -154,8 +162,7 @@ def authorize() -> None:
     elif not principal.allowed(access.scopes):
         accepted = ", ".join(sorted(s.value for s in access.scopes - {Scope.MEMBER})) or "none"
         raise Forbidden(f"this route needs one of the scopes: {accepted}")
-    app.extensions["loyalty_rate_limiter"].check(principal.actor)
-    g.principal = principal
+    return principal
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")

@@ -34,11 +34,10 @@ from typing import IO, Any
 
 import orjson
 
-from api.schemas import MAX_MINOR_UNITS
 from loyalty.domain.basket import PurchaseLine
 from loyalty.domain.errors import InvalidIdentity
 from loyalty.domain.members import Identity
-from loyalty.domain.money import currency_exponent
+from loyalty.domain.money import MAX_MINOR_UNITS, currency_exponent
 from loyalty.services.imports import ImportReturn
 from loyalty.services.members import MemberRef
 from loyalty.services.purchases import DeclaredTotals, RecordPurchase

@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 from loyalty.domain.basket import PurchaseLine
 from loyalty.domain.errors import InvalidAmount, InvalidIdentity
 from loyalty.domain.members import Identity
-from loyalty.domain.money import Money, validate_currency
+from loyalty.domain.money import MAX_MINOR_UNITS, Money, validate_currency
 from loyalty.services.members import MemberRef
 from loyalty.services.points import BalanceView
 from loyalty.services.purchases import DeclaredTotals, PurchaseRecorded
@@ -24,9 +24,6 @@ from loyalty.services.purchases import DeclaredTotals, PurchaseRecorded
 DECIMAL_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$"
 
 
-# Largest amount, in minor units, that a line or a basket may reach (10 trillion euros): far
-# beyond any real basket, and far inside the 64-bit integers in which amounts are stored.
-MAX_MINOR_UNITS = 10**15
 _EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 

@@ -14,6 +14,10 @@ from enum import StrEnum
 
 from loyalty.domain.errors import InvalidAmount
 
+# Largest amount, in minor units, that a line or a basket may reach (10 trillion euros): far
+# beyond any real basket, and far inside the 64-bit integers in which amounts are stored.
+MAX_MINOR_UNITS = 10**15
+
 # ISO 4217 currencies whose minor unit is not 1/100. Every other well-formed code has two decimals.
 _ZERO_DECIMALS = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX")
 _ZERO_DECIMALS_TOO = ("UYI", "VND", "VUV", "XAF", "XOF", "XPF")
