@@ -104,6 +104,10 @@ def programs() -> None:
     """Loyalty programs."""
 
 
+# The parts of a definition document (``ProgramDefinition``), in the order the README shows.
+_DEFINITION_PARTS = ("settings", "rules", "tiers", "rewards", "segments")
+
+
 @programs.command("create")
 @click.option("--id", "program_id", required=True, help="slug, e.g. fashion-eu")
 @click.option("--name", required=True)
@@ -123,11 +127,15 @@ def programs_create(ctx: click.Context, program_id: str, name: str, currency: st
     document = (yaml.safe_load(definition_file) if definition_file else None) or {}
     if not isinstance(document, dict):
         raise click.ClickException("a definition is a mapping of settings and rules")
+    unknown = sorted(str(key) for key in set(document).difference(_DEFINITION_PARTS))
+    if unknown:
+        raise click.ClickException(
+            f"a definition has no {', '.join(unknown)} (it has {', '.join(_DEFINITION_PARTS)})")
     try:
         program = create_program(bootstrap(_settings(ctx)), CreateProgram(
             program_id, name, currency, time_zone, document.get("settings") or {},
-            document.get("rules"), document.get("tiers"), segments=document.get("segments")),
-            actor=_operator())
+            document.get("rules"), document.get("tiers"), segments=document.get("segments"),
+            rewards=document.get("rewards")), actor=_operator())
     except LoyaltyError as error:
         _fail(error)
         return

@@ -44,6 +44,7 @@ class CreateProgram:
     rules: list[dict[str, Any]] | None = None
     tiers: dict[str, Any] | None = None
     segments: list[dict[str, Any]] | None = None
+    rewards: list[dict[str, Any]] | None = None
 
 
 def validated(document: Any, program: Program) -> ProgramDefinition:
@@ -92,6 +93,8 @@ def create_program(ctx: Context, command: CreateProgram, actor: str = "cli") -> 
         document["tiers"] = command.tiers
     if command.segments is not None:
         document["segments"] = command.segments
+    if command.rewards is not None:
+        document["rewards"] = command.rewards
     definition = validated(document, program)
     document = _document(definition)
     with ctx.uow() as uow:
