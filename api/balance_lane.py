@@ -65,7 +65,8 @@ class BalanceLane:
         path = environ.get("PATH_INFO", "")
         match = _PATH.fullmatch(path)
         if (match is None or environ.get("QUERY_STRING") or not path.isascii()
-                or environ.get("CONTENT_LENGTH", "0") not in ("", "0")):
+                or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
+                or "HTTP_TRANSFER_ENCODING" in environ):
             return None
         program, member_id = match.groups()
         try:
