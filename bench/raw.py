@@ -124,8 +124,6 @@ def sqlite_rate(path: str, dataset: Dataset, s: Sample, count: int, *, batch: in
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={synchronous}")
     connection.execute("PRAGMA foreign_keys=ON")
-    # The engine's own connections map the file (LOYALTY_SQLITE_MMAP_MB): the same here.
-    connection.execute(f"PRAGMA mmap_size={dataset.settings.sqlite_mmap_mb * 1024 * 1024}")
     cursor = connection.cursor()
     rng = random.Random(hash(tag) & 0xFFFF)
     members = [rng.choice(dataset.members) for _ in range(count)]

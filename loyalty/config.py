@@ -28,12 +28,6 @@ class Settings(BaseSettings):
         default="FULL",
         description="FULL survives power loss; NORMAL (with WAL) may lose the last commits",
     )
-    sqlite_mmap_mb: int = Field(
-        default=1024, ge=0, le=2047,
-        description="how much of the SQLite file each connection reads through a memory map "
-                    "(address space, not memory: the pages are the OS's file cache); 0 reads "
-                    "every page with a system call",
-    )
     page_size_default: int = Field(default=50, ge=1, le=1000)
     page_size_max: int = Field(default=200, ge=1, le=10_000)
     future_tolerance_seconds: int = Field(

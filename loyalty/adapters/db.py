@@ -67,10 +67,6 @@ def _sqlite_engine(settings: Settings) -> Engine:
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        # Reads through a memory map skip a system call and a copy for every page: the
-        # balance read over HTTP served about 6% more requests a second on a 100,000-member
-        # database (bench/http.py's load, A/B in turn). Writes still go through the driver.
-        cursor.execute(f"PRAGMA mmap_size={settings.sqlite_mmap_mb * 1024 * 1024}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
