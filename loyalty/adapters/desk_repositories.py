@@ -132,6 +132,18 @@ class DeskRepository:
                  "detail": f"of merged member {source}" + (f": {detail}" if detail else "")}
                 for f, t, at, reason, detail, actor in rows])
 
+    def merged_into(self, member_id: str) -> list[str]:
+        """The records merged into ``member_id``, and those merged into them, not erased yet."""
+        found: list[str] = []
+        frontier = [member_id]
+        while frontier:
+            frontier = list(self.session.scalars(
+                select(MemberRow.id).where(MemberRow.merged_into.in_(frontier),
+                                           MemberRow.erased_at.is_(None))
+                .order_by(MemberRow.id)))
+            found += frontier
+        return found
+
     def erase(self, member_id: str, at: datetime) -> None:
         """Remove what identifies a person: identities, profile, free text of events and
         adjustment notes; idempotency records that quoted the member are emptied and their

@@ -461,7 +461,11 @@ def _merge_tiers(uow: Any, program: Program, survivor_id: str, merged_id: str,
 
 def erase(ctx: Context, program_id: str, member_id: str, actor: Actor) -> MemberState:
     """A data-protection erasure: identities, profile and free text go; the member is closed
-    (its points stay, so every figure stays right) and can no longer be found."""
+    (its points stay, so every figure stays right) and can no longer be found.
+
+    The records merged into it are the same person's: they are erased with it (a merge moves
+    the identities and the history, but a merged record keeps its own profile, notes and
+    notices), each with its own ``member.erased`` event and audit record."""
     def change(uow: Any, program: Program, row: Any, now: datetime) -> None:
         if row.erased_at is not None:
             raise Conflict("this member was already erased")
@@ -469,6 +473,11 @@ def erase(ctx: Context, program_id: str, member_id: str, actor: Actor) -> Member
         if row.status != MemberStatus.CLOSED.value:
             uow.desk.set_member(row.id, status=MemberStatus.CLOSED.value, closed_at=now)
         uow.outbox.emit(**member_erased(program_id=program.id, member_id=row.id, at=now))
+        for merged in uow.desk.merged_into(row.id):
+            uow.desk.erase(merged, now)
+            uow.outbox.emit(**member_erased(program_id=program.id, member_id=merged, at=now))
+            _audit(uow, actor, "member.erased", program.id, merged, now,
+                   before={"merged_into": row.id}, after={"erased_with": row.id})
     return _lifecycle(ctx, program_id, member_id, actor, "erased", change)
 
 

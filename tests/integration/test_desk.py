@@ -713,6 +713,32 @@ def test_an_erased_member_leaves_no_personal_data_and_every_figure_stays(ctx, no
     assert {value: tables for value, tables in found.items() if tables} == {}
 
 
+def test_erasing_a_member_erases_the_records_merged_into_it(ctx, now):
+    a_program(ctx)
+    ada = a_member(ctx, f"card:{CARD}")
+    old = enroll_member(ctx, EnrollMember("shop", (Identity.parse(f"email:{EMAIL}"),), {
+        "name": NAME, "phone": PHONE, "birth_date": BIRTH})).result
+    older = enroll_member(ctx, EnrollMember("shop", (Identity.parse(f"phone:{PHONE}"),),
+                                            {"name": NAME})).result
+    earn(ctx, old, 20)
+    adjusting(ctx, older, 5, note=f"{NAME} called from {PHONE}")
+    desk.merge(ctx, "shop", old.id, older.id, AGENT)  # a merged record merged again: a chain
+    desk.merge(ctx, "shop", ada.id, old.id, AGENT)
+    figures = program_figures(ctx)
+
+    desk.erase(ctx, "shop", ada.id, SUPERVISOR)
+
+    for member in (ada, old, older):
+        row = member_row(ctx, member)
+        assert (row["attributes"], row["status"], row["erased_at"]) == ({}, "closed", utc(NOW))
+        assert audited(ctx, member)[-1] == ("member.erased", "key:super1")
+    assert available(ctx, ada) == 25 and program_figures(ctx) == figures
+    assert verify_ledger(ctx).ok
+    found = {value: sorted(table for table, text in dump_database(ctx).items() if value in text)
+             for value in (NAME, "Lovelace", EMAIL, PHONE, PHONE[1:], CARD, BIRTH)}
+    assert {value: tables for value, tables in found.items() if tables} == {}
+
+
 def test_the_cli_erases_a_member_only_once_confirmed(ctx, runner, now):
     a_program(ctx)
     ada = a_member(ctx, "card:1111")
