@@ -494,6 +494,14 @@ class LedgerRepository:
                    MemberRow.closed_at <= closed_before,
                    (MemberBalanceRow.available > 0) | (MemberBalanceRow.pending > 0))))
 
+    def earn_of(self, purchase_id: str) -> int | None:
+        """The entry that earned a purchase's points (available or pending), if any."""
+        return self.session.scalar(
+            select(LedgerEntryRow.id).where(
+                LedgerEntryRow.purchase_id == purchase_id,
+                LedgerEntryRow.kind.in_((EntryKind.EARN.value, EntryKind.PENDING_EARN.value)))
+            .order_by(LedgerEntryRow.id).limit(1))
+
     def burn_of(self, purchase_id: str) -> int | None:
         """The entry that burned points to pay part of a purchase, if any."""
         return self.session.scalar(
@@ -789,20 +797,27 @@ class RuleUsageRepository:
         ) or 0)
 
     def awarded_between(self, member_id: str, rule_id: str, start: datetime,
-                        end: datetime) -> int:
-        return int(self.session.scalar(
-            select(func.coalesce(func.sum(RuleAwardRow.points), 0))
-            .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id == rule_id,
-                   RuleAwardRow.occurred_at >= start, RuleAwardRow.occurred_at < end)
-        ) or 0)
+                        end: datetime, *, before_entry: int | None = None) -> int:
+        """What the rule gave the member for purchases made in [start, end) (recorded before
+        the entry ``before_entry``, if given)."""
+        query = (select(func.coalesce(func.sum(RuleAwardRow.points), 0))
+                 .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id == rule_id,
+                        RuleAwardRow.occurred_at >= start, RuleAwardRow.occurred_at < end))
+        if before_entry is not None:
+            query = query.where(RuleAwardRow.entry_id < before_entry)
+        return int(self.session.scalar(query) or 0)
 
-    def rules_ever_awarded(self, member_id: str, rule_ids: Sequence[str]) -> set[str]:
+    def rules_ever_awarded(self, member_id: str, rule_ids: Sequence[str], *,
+                           before_entry: int | None = None) -> set[str]:
+        """Which of ``rule_ids`` gave the member points (recorded before the entry
+        ``before_entry``, if given)."""
         if not rule_ids:
             return set()
-        return set(self.session.scalars(
-            select(RuleAwardRow.rule_id).distinct()
-            .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id.in_(rule_ids))
-        ))
+        query = (select(RuleAwardRow.rule_id).distinct()
+                 .where(RuleAwardRow.member_id == member_id, RuleAwardRow.rule_id.in_(rule_ids)))
+        if before_entry is not None:
+            query = query.where(RuleAwardRow.entry_id < before_entry)
+        return set(self.session.scalars(query))
 
     def lock_budget(self, program_id: str, rule_id: str) -> int:
         """Points the rule has given so far, its row locked until commit (PostgreSQL; SQLite

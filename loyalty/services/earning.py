@@ -35,21 +35,28 @@ from loyalty.services.segment_facts import history_facts
 def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
                  at: datetime, *, status: str, attributes: dict[str, Any],
                  enrolled_at: datetime | None, for_update: bool = True,
-                 trigger: str = "purchase") -> MemberFacts:
+                 trigger: str = "purchase", replaying: int | None = None) -> MemberFacts:
     """The facts the rules of ``trigger`` ask about, and only those (each costs a query).
 
     With ``for_update`` (the write path), the budgets of budgeted rules are locked until commit,
-    so that two purchases cannot both spend the last of a budget."""
+    so that two purchases cannot both spend the last of a budget.
+
+    With ``replaying`` (the id of a purchase's earn entry), the facts that purchase, made at
+    ``at``, was evaluated with, as the records tell them now (a return re-evaluates what the
+    purchase keeps): its history before ``at``, and what the limited rules gave in the periods
+    of ``at`` before that entry (not the purchase's own awards, nor later ones). Budgets are not
+    replayed (a re-evaluation spends none): a budgeted rule counts as having budget left, and
+    the re-evaluation is held to what the purchase earned anyway."""
     tracked = compiled.tracked_rules(trigger)
     awarded = {}
     for rule in tracked:
         for cap in rule.limits.per_member:
             start, end = period_bounds(cap.period, at, program.tz)
-            awarded[(rule.id, cap.period)] = uow.usage.awarded_between(member_id, rule.id,
-                                                                      start, end)
+            awarded[(rule.id, cap.period)] = uow.usage.awarded_between(
+                member_id, rule.id, start, end, before_entry=replaying)
     once = [rule.id for rule in tracked if rule.limits.once_per_member]
     spent = uow.usage.lock_budget if for_update else uow.usage.budget_spent
-    budget_left = {
+    budget_left = {} if replaying is not None else {
         rule.id: rule.limits.budget - spent(program.id, rule.id)
         for rule in tracked if rule.limits.budget is not None
     }
@@ -68,7 +75,8 @@ def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_i
                              member_id, days_window_start(at, days, program.tz), at)
                          for days in compiled.spend_windows()},
         awarded=awarded,
-        rules_ever=frozenset(uow.usage.rules_ever_awarded(member_id, once) if once else ()),
+        rules_ever=frozenset(uow.usage.rules_ever_awarded(
+            member_id, once, before_entry=replaying) if once else ()),
         budget_left=budget_left,
         # recent purchases and the preferred channel: only when a rule in force asks
         **(history_facts(uow, program, compiled.needs, member_id, at)

@@ -30,9 +30,9 @@ from loyalty.domain.members import new_id
 from loyalty.domain.money import format_minor
 from loyalty.domain.rewards import remaining_lines, scaled_lines
 from loyalty.domain.time import utc
-from loyalty.rules.engine import MemberFacts
 from loyalty.rules.settings import NegativeBalancePolicy
 from loyalty.services.context import Context
+from loyalty.services.earning import member_facts
 from loyalty.services.idempotency import (
     IdempotencyKey,
     Outcome,
@@ -172,8 +172,12 @@ def record_return_in(uow: Any, command: RecordReturn, now: datetime,
         at_new = compiled.definition.tiers.upgrade_earns_at_new_tier
         tier = tier_at(uow, compiled.ladder, member_id,
                         purchase.occurred_at + (TICK if at_new else timedelta(0))).id
-    facts = MemberFacts(tier=tier, status=profile[0].value, attributes=profile[1],
-                        enrolled_at=profile[2])
+    # the member as the purchase saw it: its history, counts and limited rules' awards before
+    earned = uow.ledger.earn_of(purchase.id)
+    facts = replace(member_facts(uow, program, compiled, member_id, purchase.occurred_at,
+                                 status=profile[0].value, attributes=profile[1],
+                                 enrolled_at=profile[2], for_update=False,
+                                 replaying=earned if earned is not None else 0), tier=tier)
     remaining_basket = Basket(
         currency=purchase.currency, occurred_at=purchase.occurred_at, lines=after,
         shipping=0 if everything_back else purchase.shipping, channel=purchase.channel,

@@ -485,6 +485,80 @@ def test_a_partial_return_of_the_purchase_that_reached_a_tier_keeps_its_tier_rat
     assert verify_ledger(ctx).ok
 
 
+# -- the member's history, as the purchase saw it ----------------------------------------------
+
+BASE = {"id": "base", "name": "1 point per EUR",
+        "effect": {"type": "per_currency_unit", "points": "1"}}
+
+
+def a_program_with(ctx, *rules: dict[str, Any]) -> None:
+    create_program(ctx, CreateProgram("shop", "Shop", "EUR", "Europe/Paris", settings={},
+                                      rules=[BASE, *rules]))
+
+
+def test_a_partial_return_keeps_the_bonus_the_members_history_gave(ctx):
+    a_program_with(ctx, {"id": "regulars", "name": "Double from the third purchase",
+                         "conditions": {"fact": "member.purchases", "op": "gte", "value": 2},
+                         "effect": {"type": "multiplier", "factor": "2"}, "priority": -1})
+    ada = a_member(ctx)
+    bought(ctx, ada, line("A", "10.00"))
+    bought(ctx, ada, line("A", "10.00"))
+    third = bought(ctx, ada, line("A", "10.00"), line("B", "10.00"))
+    assert third.points_earned == 40
+
+    back = returned(ctx, third, "R-1", lines={"B": 1})
+
+    # the 10.00 kept still earns double, as when it was bought (the third purchase)
+    assert (back.points_reversed, back.points_remaining) == (20, 20)
+    assert verify_ledger(ctx).ok
+
+
+def test_a_once_only_bonus_given_before_does_not_shield_a_later_purchase_from_its_return(ctx):
+    a_program_with(ctx, {"id": "welcome", "name": "Welcome bonus",
+                         "effect": {"type": "fixed", "points": 100},
+                         "limits": {"once_per_member": True}})
+    ada = a_member(ctx)
+    assert bought(ctx, ada, line("A", "10.00")).points_earned == 110
+    second = bought(ctx, ada, line("A", "10.00"), line("B", "10.00"))
+    assert second.points_earned == 20
+
+    back = returned(ctx, second, "R-1", lines={"B": 1})
+
+    assert (back.points_reversed, back.points_remaining) == (10, 10)
+    assert available(ctx, ada) == 110 + 10
+
+
+def test_a_once_only_bonus_the_purchase_itself_earned_stays_while_the_rest_qualifies(ctx):
+    a_program_with(ctx, {"id": "welcome", "name": "Welcome bonus",
+                         "effect": {"type": "fixed", "points": 100},
+                         "limits": {"once_per_member": True}})
+    ada = a_member(ctx)
+    first = bought(ctx, ada, line("A", "10.00"), line("B", "10.00"))
+    assert first.points_earned == 120
+
+    back = returned(ctx, first, "R-1", lines={"B": 1})
+    rest = returned(ctx, first, "R-2", lines={"A": 1})
+
+    assert (back.points_reversed, back.points_remaining) == (10, 110)
+    assert (rest.points_reversed, rest.points_remaining) == (110, 0)
+
+
+def test_a_capped_rule_counts_what_it_gave_before_the_purchase_not_the_purchase_itself(ctx):
+    a_program_with(ctx, {"id": "triple", "name": "Triple, up to 30 bonus points a day",
+                         "effect": {"type": "per_currency_unit", "points": "2"},
+                         "limits": {"per_member": [{"period": "day", "points": 30}]}})
+    ada = a_member(ctx)
+    with freeze_time("2026-03-10 12:00:00"):
+        first = bought(ctx, ada, line("A", "10.00"))  # 10 + 20
+        second = bought(ctx, ada, line("A", "10.00"), line("B", "10.00"))  # 20 + 10 (the cap)
+        assert (first.points_earned, second.points_earned) == (30, 30)
+
+        back = returned(ctx, second, "R-1", lines={"B": 1})
+
+    # the 10.00 kept earns 10 + 10: the cap had 10 left when the second purchase was made
+    assert (back.points_reversed, back.points_remaining) == (10, 20)
+
+
 # -- concurrency --------------------------------------------------------------------------------
 
 
