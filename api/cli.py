@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -346,7 +348,7 @@ def import_purchases_command(ctx: click.Context, program_id: str, file_format: s
             click.echo(f"committed {report.rows} rows: {report.imported} imported, "
                        f"{report.duplicates} duplicates, {report.rejected} rejected", err=True)
 
-    with open_rows(file) as handle:
+    with open_rows(file) as handle, batch_process_gc():
         report = import_purchases(bootstrap(_settings(ctx)),
                                   read_rows(handle, chosen, program_id),
                                   batch_size=batch_size, stop_on_error=stop_on_error,
@@ -362,6 +364,27 @@ def import_purchases_command(ctx: click.Context, program_id: str, file_format: s
                f"{report.returns} returns.")
     if report.rejected:
         sys.exit(1)
+
+
+@contextmanager
+def batch_process_gc() -> Iterator[None]:
+    """The garbage collector tuned for a batch that allocates a great deal and keeps little
+    (each row's dicts and objects are freed by reference counting once its batch is written).
+    By default a collection runs every 700 net allocations and scans the young objects: in an
+    import that took 5 to 10% of the time (scratch A/B of 20,000-row imports, either order),
+    with the same peak memory. Inside, what is alive already (modules, settings) is set aside
+    and collections run every 50,000 allocations; the collector is put back afterwards."""
+    import gc
+
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 # -- keys ---------------------------------------------------------------------------------
