@@ -84,8 +84,15 @@ class SqlAlchemyUnitOfWork:
             raise RuntimeError("the plain lane's transaction is open: commit or roll it back")
         self.session = session = self.session_factory()
         if self.read_only:
-            # On SQLite a reader must not take the write lock; elsewhere this option is ignored.
-            session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
+            # One snapshot for every statement of the reader, so that figures read one after
+            # the other agree (a report's totals and its breakdown): on SQLite a read
+            # transaction (which must not take the write lock) already is one; PostgreSQL's
+            # READ COMMITTED takes a new snapshot a statement. A reader that only reads never
+            # fails to serialise under REPEATABLE READ.
+            options: dict[str, Any] = {SQLITE_BEGIN: "DEFERRED"}
+            if session.get_bind().dialect.name == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            session.connection(execution_options=options)
         for attribute, repository in _REPOSITORIES.items():
             setattr(self, attribute, repository(session))
 

@@ -9,8 +9,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
+import pytest
+from sqlalchemy import func, select, text
+
+from loyalty.adapters.db import make_engine
+from loyalty.adapters.orm import PurchaseRow
+from loyalty.config import Settings
 from loyalty.domain.errors import InsufficientPoints
 from loyalty.services import purchases
+from loyalty.services.bootstrap import bootstrap
 from loyalty.services.points import DebitPoints, debit_points, get_balance
 from loyalty.services.purchases import record_purchase
 from loyalty.services.verification import verify_ledger
@@ -128,3 +135,31 @@ def test_concurrent_purchases_and_debits_keep_the_ledger_exact(ctx):
     debits = sum(1 for i, o in enumerate(outcomes) if i % 2 == 0 and not isinstance(o, Exception))
     assert get_balance(ctx, "shop", ada.id).available == 100 + 16 * 10 - 15 * debits
     assert verify_ledger(ctx).ok
+
+
+def test_a_read_only_unit_of_work_reads_one_snapshot_while_others_write(ctx):
+    """A report's figures agree with each other: purchases committed while a read-only unit of
+    work runs are not half in it (PostgreSQL: REPEATABLE READ; SQLite: one read transaction)."""
+    a_program(ctx)
+    ada = a_member(ctx)
+    earn(ctx, ada, 10)
+    count = select(func.count()).select_from(PurchaseRow)
+    with ctx.uow(read_only=True) as uow:
+        before = uow.session.scalar(count)
+        earn(ctx, ada, 20)  # its own unit of work, committed
+        during = uow.session.scalar(count)
+    with ctx.uow(read_only=True) as uow:
+        after = uow.session.scalar(count)
+    assert (before, during, after) == (1, 1, 2)
+
+
+@pytest.mark.postgresql
+def test_a_writer_on_a_connection_a_reader_had_keeps_read_committed(postgres_url):
+    """PostgreSQL only: SQLite has no isolation levels to put back."""
+    one = make_engine(Settings(database_url=postgres_url, db_pool_size=1))
+    single = bootstrap(Settings(database_url=postgres_url), engine=one)
+    with single.uow(read_only=True) as uow:  # one connection: the writer gets the reader's
+        assert uow.session.scalar(text("SHOW transaction_isolation")) == "repeatable read"
+    with single.uow() as uow:
+        assert uow.session.scalar(text("SHOW transaction_isolation")) == "read committed"
+    one.dispose()
