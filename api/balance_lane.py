@@ -31,7 +31,7 @@ from api.schemas import dump_balance
 from loyalty.services.points import get_balance
 
 RULE = "/v1/programs/<program>/members/<member_id>/balance"
-_PATH = re.compile(r"/v1/programs/([^/]+)/members/([^/]+)/balance")
+_PATH = re.compile(re.sub(r"<\w+>", "([^/]+)", RULE))  # a path segment for each argument
 _HEADERS = "Content-Type", "application/json"
 
 StartResponse = Callable[..., Any]

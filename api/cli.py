@@ -106,10 +106,6 @@ def programs() -> None:
     """Loyalty programs."""
 
 
-# The parts of a definition document (``ProgramDefinition``), in the order the README shows.
-_DEFINITION_PARTS = ("settings", "rules", "tiers", "rewards", "segments")
-
-
 @programs.command("create")
 @click.option("--id", "program_id", required=True, help="slug, e.g. fashion-eu")
 @click.option("--name", required=True)
@@ -124,15 +120,17 @@ def programs_create(ctx: click.Context, program_id: str, name: str, currency: st
     import yaml
 
     from loyalty.domain.errors import LoyaltyError
+    from loyalty.rules.definition import ProgramDefinition
     from loyalty.services.programs import CreateProgram, create_program
 
     document = (yaml.safe_load(definition_file) if definition_file else None) or {}
     if not isinstance(document, dict):
         raise click.ClickException("a definition is a mapping of settings and rules")
-    unknown = sorted(str(key) for key in set(document).difference(_DEFINITION_PARTS))
+    parts = tuple(ProgramDefinition.model_fields)
+    unknown = sorted(str(key) for key in set(document).difference(parts))
     if unknown:
         raise click.ClickException(
-            f"a definition has no {', '.join(unknown)} (it has {', '.join(_DEFINITION_PARTS)})")
+            f"a definition has no {', '.join(unknown)} (it has {', '.join(parts)})")
     try:
         program = create_program(bootstrap(_settings(ctx)), CreateProgram(
             program_id, name, currency, time_zone, document.get("settings") or {},
@@ -371,8 +369,9 @@ def batch_process_gc() -> Iterator[None]:
     """The garbage collector tuned for a batch that allocates a great deal and keeps little
     (each row's dicts and objects are freed by reference counting once its batch is written).
     By default a collection runs every 700 net allocations and scans the young objects: in an
-    import that took 5 to 10% of the time (scratch A/B of 20,000-row imports, either order),
-    with the same peak memory. Inside, what is alive already (modules, settings) is set aside
+    import that took about 5% of the time (scratch A/B of 20,000-row imports, the tuned run
+    second on the grown database: 10.13 s to 9.61 s, 10.76 s to 10.14 s), with the same peak
+    memory. Inside, what is alive already (modules, settings) is set aside
     and collections run every 50,000 allocations; the collector is put back afterwards."""
     import gc
 

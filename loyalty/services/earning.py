@@ -35,7 +35,8 @@ from loyalty.services.segment_facts import history_facts
 def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_id: str,
                  at: datetime, *, status: str, attributes: dict[str, Any],
                  enrolled_at: datetime | None, for_update: bool = True,
-                 trigger: str = "purchase", replaying: int | None = None) -> MemberFacts:
+                 trigger: str = "purchase", replaying: int | None = None,
+                 tier: str | None = None) -> MemberFacts:
     """The facts the rules of ``trigger`` ask about, and only those (each costs a query).
 
     With ``for_update`` (the write path), the budgets of budgeted rules are locked until commit,
@@ -44,9 +45,10 @@ def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_i
     With ``replaying`` (the id of a purchase's earn entry), the facts that purchase, made at
     ``at``, was evaluated with, as the records tell them now (a return re-evaluates what the
     purchase keeps): its history before ``at``, and what the limited rules gave in the periods
-    of ``at`` before that entry (not the purchase's own awards, nor later ones). Budgets are not
-    replayed (a re-evaluation spends none): a budgeted rule counts as having budget left, and
-    the re-evaluation is held to what the purchase earned anyway."""
+    of ``at`` before that entry (not the purchase's own awards, nor later ones), in ``tier``
+    (the one it earned at, which the caller knows). Budgets are not replayed (a re-evaluation
+    spends none): a budgeted rule counts as having budget left, and the re-evaluation is held
+    to what the purchase earned anyway."""
     tracked = compiled.tracked_rules(trigger)
     awarded = {}
     for rule in tracked:
@@ -60,8 +62,7 @@ def member_facts(uow: Any, program: Program, compiled: CompiledProgram, member_i
         rule.id: rule.limits.budget - spent(program.id, rule.id)
         for rule in tracked if rule.limits.budget is not None
     }
-    tier = None
-    if compiled.ladder is not None:
+    if replaying is None and compiled.ladder is not None:
         state = uow.tiers.get(member_id)
         tier = compiled.ladder.level(state.tier if state else None).id
     return MemberFacts(

@@ -174,10 +174,10 @@ def record_return_in(uow: Any, command: RecordReturn, now: datetime,
                         purchase.occurred_at + (TICK if at_new else timedelta(0))).id
     # the member as the purchase saw it: its history, counts and limited rules' awards before
     earned = uow.ledger.earn_of(purchase.id)
-    facts = replace(member_facts(uow, program, compiled, member_id, purchase.occurred_at,
-                                 status=profile[0].value, attributes=profile[1],
-                                 enrolled_at=profile[2], for_update=False,
-                                 replaying=earned if earned is not None else 0), tier=tier)
+    facts = member_facts(uow, program, compiled, member_id, purchase.occurred_at,
+                         status=profile[0].value, attributes=profile[1], enrolled_at=profile[2],
+                         for_update=False, replaying=earned if earned is not None else 0,
+                         tier=tier)
     remaining_basket = Basket(
         currency=purchase.currency, occurred_at=purchase.occurred_at, lines=after,
         shipping=0 if everything_back else purchase.shipping, channel=purchase.channel,
