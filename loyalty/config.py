@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=4, ge=1, le=64, description="gunicorn worker processes")
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_ping_after_idle_seconds: float = Field(
+        default=1.0, ge=0,
+        description="PostgreSQL: a pooled connection idle longer than this is pinged before "
+                    "use (a dead one is replaced); 0 pings at every checkout",
+    )
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
         default="FULL",

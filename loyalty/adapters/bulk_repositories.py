@@ -239,10 +239,16 @@ class PlainRepository:
     """One plain posting, on a connection of the driver's own (the unit of work begins and
     ends its transaction): no session, no statement compiled per call."""
 
-    def __init__(self, connection: Any, dialect: Any, *, pipeline: bool = True) -> None:
+    def __init__(self, connection: Any, dialect: Any, *, pipeline: bool = True,
+                 autocommit: bool = False) -> None:
         self.connection = connection
         self.dialect_ = dialect
         self.dialect = dialect.name
+        # PostgreSQL: a read of one statement needs no transaction (no BEGIN, no ROLLBACK,
+        # which would also make psycopg forget the connection's prepared statements).
+        self.autocommit = autocommit and self.dialect == "postgresql"
+        if self.autocommit:
+            connection.driver_connection.autocommit = True
         # PostgreSQL: one pipeline from the read to the commit, so the posting costs two round
         # trips (BEGIN and the read; the writes and COMMIT), not one a statement.
         self._pipeline: Any = nullcontext()
@@ -262,7 +268,7 @@ class PlainRepository:
             if isinstance(error, self.dialect_.loaded_dbapi.IntegrityError):
                 raise IntegrityError("COMMIT", None, error) from error
             raise
-        self.connection.close()
+        self._release()
 
     def rollback(self) -> None:
         """Roll back, and give the connection back to the pool (which resets it)."""
@@ -271,6 +277,15 @@ class PlainRepository:
                 self.connection.rollback()
         except self.dialect_.loaded_dbapi.Error:
             pass  # a failed transaction is rolled back by the pool as well
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            if self.autocommit:
+                self.connection.driver_connection.autocommit = False
+        except self.dialect_.loaded_dbapi.Error:
+            pass  # a broken connection: the pool's reset fails and discards it
         finally:
             self.connection.close()
 

@@ -7,16 +7,21 @@ instead of failing) is what keeps two debits of one member from both reading the
 Read-only units of work start with a plain deferred ``BEGIN`` and do not block writers (WAL).
 
 PostgreSQL: READ COMMITTED, and use cases that read-then-write lock the member's summary row
-(``SELECT ... FOR UPDATE``) before reading lots.
+(``SELECT ... FOR UPDATE``) before reading lots. A pooled connection is pinged before use only
+when it has been idle for ``db_ping_after_idle_seconds`` (as HikariCP's "alive bypass window"
+does): a ping a checkout would cost every posting a round trip, while a connection used a
+moment ago is alive (if it died since, the statement fails and the pool replaces it).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loyalty.config import Settings
@@ -41,13 +46,38 @@ def make_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(settings)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
         json_serializer=json_text,
     )
+    _ping_after_idle(engine, settings.db_ping_after_idle_seconds)
+    return engine
+
+
+IDLE_SINCE = "idle_since"
+
+
+def _ping_after_idle(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection at checkout when it has been idle more than ``seconds``: a
+    dead one raises ``DisconnectionError``, and the pool replaces it with a fresh connection
+    (a connection just opened is not pinged)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _idle(_dbapi_connection: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(IDLE_SINCE)
+        if since is None or (seconds and time.monotonic() - since <= seconds):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("the pooled connection is gone") from error
 
 
 def _sqlite_engine(settings: Settings) -> Engine:

@@ -104,9 +104,9 @@ class SqlAlchemyUnitOfWork:
 
     @property
     def snapshot(self) -> PlainRepository:
-        """The plain lane's repository for a read of one statement (its own snapshot): on
-        SQLite outside any transaction, so no lock is held; on PostgreSQL in the transaction
-        the statement opens, rolled back when the unit of work ends."""
+        """The plain lane's repository for a read of one statement (its own snapshot), outside
+        any transaction: on SQLite no lock is held; on PostgreSQL the statement runs in
+        autocommit, without the round trips of a BEGIN and a ROLLBACK."""
         return self._driver_connection(write=False)
 
     def _driver_connection(self, *, write: bool) -> PlainRepository:
@@ -117,7 +117,8 @@ class SqlAlchemyUnitOfWork:
             connection = engine.raw_connection()
             if write and engine.dialect.name == "sqlite":
                 connection.cursor().execute("BEGIN IMMEDIATE")
-            self._plain = PlainRepository(connection, engine.dialect, pipeline=write)
+            self._plain = PlainRepository(connection, engine.dialect, pipeline=write,
+                                          autocommit=not write)
         return self._plain
 
     def __exit__(
@@ -126,6 +127,11 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None and self.read_only and "session" in self.__dict__:
+            # A reader ends by COMMIT, the same to the database as a ROLLBACK: psycopg forgets
+            # the connection's prepared statements at every ROLLBACK (DEALLOCATE ALL), and the
+            # postings that take the pooled connection next would be planned afresh.
+            self.commit()
         self.rollback()
         if "session" in self.__dict__:
             self.session.close()
