@@ -239,20 +239,21 @@ class PlainRepository:
     """One plain posting, on a connection of the driver's own (the unit of work begins and
     ends its transaction): no session, no statement compiled per call."""
 
-    def __init__(self, connection: Any, dialect: Any, *, pipeline: bool = True,
-                 autocommit: bool = False) -> None:
+    def __init__(self, connection: Any, dialect: Any, *, write: bool = True) -> None:
+        """``write``: a posting's transaction; else a read of one statement (a snapshot)."""
         self.connection = connection
         self.dialect_ = dialect
         self.dialect = dialect.name
+        postgresql = self.dialect == "postgresql"
         # PostgreSQL: a read of one statement needs no transaction (no BEGIN, no ROLLBACK,
         # which would also make psycopg forget the connection's prepared statements).
-        self.autocommit = autocommit and self.dialect == "postgresql"
+        self.autocommit = postgresql and not write
         if self.autocommit:
             connection.driver_connection.autocommit = True
         # PostgreSQL: one pipeline from the read to the commit, so the posting costs two round
         # trips (BEGIN and the read; the writes and COMMIT), not one a statement.
         self._pipeline: Any = nullcontext()
-        if pipeline and self.dialect == "postgresql":
+        if postgresql and write:
             self._pipeline = ExitStack()
             self._pipeline.enter_context(connection.driver_connection.pipeline())
 

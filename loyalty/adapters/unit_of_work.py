@@ -117,8 +117,7 @@ class SqlAlchemyUnitOfWork:
             connection = engine.raw_connection()
             if write and engine.dialect.name == "sqlite":
                 connection.cursor().execute("BEGIN IMMEDIATE")
-            self._plain = PlainRepository(connection, engine.dialect, pipeline=write,
-                                          autocommit=not write)
+            self._plain = PlainRepository(connection, engine.dialect, write=write)
         return self._plain
 
     def __exit__(

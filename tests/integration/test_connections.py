@@ -9,10 +9,12 @@ pinged by nobody, so these tests run on PostgreSQL only.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from loyalty.adapters import db
 from loyalty.adapters.db import make_engine
 from loyalty.config import Settings
 from loyalty.services.bootstrap import bootstrap
@@ -121,6 +123,7 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(one_connection, monkeypatc
         get_balance(ctx, "shop", member.id)
     assert pings == []
 
-    monkeypatch.setattr(time, "monotonic", lambda: 10.0 ** 9)  # a long while later
+    later = SimpleNamespace(monotonic=lambda: 10.0 ** 9)  # a long while later, for the pool
+    monkeypatch.setattr(db, "time", later)
     get_balance(ctx, "shop", member.id)
     assert len(pings) == 1
