@@ -479,6 +479,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", settings.workers)
+            self.cfg.set("worker_class", "api.server.Worker")
             self.cfg.set("accesslog", "-")
             self.cfg.set("loglevel", settings.log_level)
 

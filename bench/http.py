@@ -1,5 +1,5 @@
-"""The API over HTTP: gunicorn (sync workers, as ``make run`` serves it) on 127.0.0.1, driven
-by ``bench.loadgen`` in its own process."""
+"""The API over HTTP: gunicorn (``api.server.Worker``, as ``make run`` serves it) on 127.0.0.1,
+driven by ``bench.loadgen`` in its own process."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def server(dataset: Dataset, *, workers: int = 4) -> Iterator[tuple[int, str, st
                LOYALTY_DB_POOL_SIZE="2", LOYALTY_LOG_LEVEL="warning")
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", str(workers),
+         "--worker-class", "api.server.Worker",
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "api.wsgi:app"],
         cwd=ROOT, env=env)
     try:

@@ -1,0 +1,137 @@
+"""The API's gunicorn worker (``api.server.Worker``), served by a real gunicorn on 127.0.0.1:
+it answers as the sync worker does, closes at once when the request was read to its end, and
+closes gracefully (no reset cutting the answer off) when it was not."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.api.support import a_purchase_body
+from tests.api.worker_app import ANSWER
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    """gunicorn serving ``app`` with ``api.server.Worker``: its port."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", str(workers),
+         "--worker-class", "api.server.Worker", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", app],
+        cwd=ROOT, env=dict(os.environ, **(env or {})))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, "gunicorn exited"
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0  # the workers woke to the signal and stopped
+
+
+def exchange(port: int, request: bytes, *, pause: float = 0.0, timeout: float = 10.0) -> bytes:
+    """Send ``request``, wait ``pause`` seconds, read the answer to the end of the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+        client.sendall(request)
+        time.sleep(pause)
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def post(path: str, body: bytes) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
+            .encode() + body)
+
+
+def test_each_worker_answers_its_requests_and_closes_the_connection_after_each():
+    with gunicorn("tests.api.worker_app:app", workers=2) as port:
+        answers = [exchange(port, post("/echo", b"y" * n)) for n in (0, 10, 70_000)]
+
+    for answer, n in zip(answers, (0, 10, 70_000), strict=True):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"Connection: close" in head
+        assert body == str(n).encode()
+
+
+def test_a_client_that_keeps_its_connection_open_does_not_hold_the_worker():
+    """gunicorn's own sync worker would wait up to 2 s for the first client's FIN."""
+    with (gunicorn("tests.api.worker_app:app", workers=1) as port,
+          socket.create_connection(("127.0.0.1", port), timeout=10) as first):
+        first.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"ok"):
+            answer += first.recv(65536)
+
+        second = exchange(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout=1.5)
+
+        assert first.recv(65536) == b""  # the worker closed the first connection
+    assert second.startswith(b"HTTP/1.1 200") and second.endswith(b"ok")
+
+
+def test_an_answer_given_without_reading_the_body_reaches_the_client_whole():
+    """The body is left unread in the worker's receive buffer: closing at once would reset
+    the connection and cut the answer off; the worker closes gracefully instead."""
+    with gunicorn("tests.api.worker_app:app", workers=1) as port:
+        # The client reads only once the worker has answered and closed.
+        answer = exchange(port, post("/unread", b"z" * 50_000), pause=0.5)
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == ANSWER
+
+
+def test_the_api_is_served_through_the_worker(settings, ada, admin_key):
+    env = {"LOYALTY_DATABASE_URL": settings.database_url, "LOYALTY_LOG_LEVEL": "warning"}
+    with gunicorn("api.wsgi:app", workers=2, env=env) as port:
+        base = f"http://127.0.0.1:{port}/v1/programs/shop"
+        headers = {"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"}
+        posted = urllib.request.urlopen(urllib.request.Request(
+            f"{base}/purchases", json.dumps(a_purchase_body(amount="25.00")).encode(), headers))
+        balance = urllib.request.urlopen(urllib.request.Request(
+            f"{base}/members/{ada.id}/balance", headers=headers))
+
+        assert posted.status == 201
+        assert json.loads(posted.read())["points_earned"] == 25
+        assert balance.status == 200
+        assert json.loads(balance.read())["available"] == 25
+
+
+def test_loyalty_serve_uses_the_worker(monkeypatch):
+    """``loyalty serve`` (``make run``) configures gunicorn with the worker."""
+    from gunicorn.app.base import BaseApplication
+
+    from api import cli
+
+    configured = {}
+    monkeypatch.setattr(BaseApplication, "run",
+                        lambda self: configured.update(worker_class=self.cfg.worker_class_str))
+    result = cli.main.main(["serve", "--port", "0"], standalone_mode=False)
+
+    assert result is None
+    assert configured["worker_class"] == "api.server.Worker"
