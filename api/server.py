@@ -1,5 +1,5 @@
 """The API's gunicorn worker: ``gunicorn -k api.server.Worker api.wsgi:app`` (``loyalty serve``
-and ``make bench`` use it).
+and ``make bench`` use it). It is written against gunicorn 27's sync worker.
 
 It is gunicorn's sync worker (one request at a time, one connection a request, closed after
 the answer), with three changes for a machine whose workers outnumber its cores:
@@ -15,7 +15,8 @@ the answer), with three changes for a machine whose workers outnumber its cores:
   the answer off at the client. When the receive buffer is empty (the request was read to
   its end, as it is for every answer the API gives), a close sends FIN and the answer is
   safe; the worker then closes at once instead of waiting on the client. When bytes are
-  left unread, it closes gracefully, as gunicorn does.
+  left unread, or over TLS (whose buffer cannot be peeked at), it closes gracefully, as
+  gunicorn does.
 - **The CPU is given up between requests.** A busy worker goes from one request straight to
   the next, so the scheduler preempts it in the middle of a request, and that request waits
   for the worker's next turn. The worker calls ``sched_yield`` after each connection, where it
@@ -28,6 +29,7 @@ import errno
 import os
 import select
 import socket
+import ssl
 from contextlib import suppress
 from typing import Any
 
@@ -41,17 +43,24 @@ _yield_cpu = getattr(os, "sched_yield", lambda: None)
 def close_promptly(sock: socket.socket, *args: Any, **kwargs: Any) -> None:
     """Close ``sock`` at once if its receive buffer is empty, else gracefully (gunicorn's
     ``close_graceful``, with its arguments)."""
-    try:
-        unread = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        unread = b""  # nothing sent beyond the request
-    except OSError:
-        unread = b""  # the connection is gone already: nothing to protect
-    if unread:
+    if _unread(sock):
         _close_gracefully(sock, *args, **kwargs)
         return
     with suppress(OSError):
         sock.close()
+
+
+def _unread(sock: socket.socket) -> bool:
+    """Whether the client sent bytes the worker did not read. Over TLS the buffer holds
+    records, not the request's bytes, and cannot be peeked at: counted as unread."""
+    if isinstance(sock, ssl.SSLSocket):
+        return True
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False  # nothing sent beyond the request
+    except OSError:
+        return False  # the connection is gone already: nothing to protect
 
 
 class Worker(SyncWorker):  # type: ignore[misc]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -14,6 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import trustme
 
 from tests.api.support import a_purchase_body
 from tests.api.worker_app import ANSWER
@@ -28,13 +31,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None) -> Iterator[int]:
+def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None,
+             options: tuple[str, ...] = ()) -> Iterator[int]:
     """gunicorn serving ``app`` with ``api.server.Worker``: its port."""
     port = _free_port()
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", str(workers),
          "--worker-class", "api.server.Worker", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", app],
+         "--log-level", "warning", *options, app],
         cwd=ROOT, env=dict(os.environ, **(env or {})))
     try:
         deadline = time.monotonic() + 60
@@ -52,9 +56,11 @@ def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None) -> It
         assert process.wait(timeout=30) == 0  # the workers woke to the signal and stopped
 
 
-def exchange(port: int, request: bytes, *, pause: float = 0.0, timeout: float = 10.0) -> bytes:
+def exchange(port: int, request: bytes, *, pause: float = 0.0, timeout: float = 10.0,
+             tls: ssl.SSLContext | None = None) -> bytes:
     """Send ``request``, wait ``pause`` seconds, read the answer to the end of the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as plain, (
+            tls.wrap_socket(plain, server_hostname="localhost") if tls else plain) as client:
         client.sendall(request)
         time.sleep(pause)
         chunks = []
@@ -104,6 +110,25 @@ def test_an_answer_given_without_reading_the_body_reaches_the_client_whole():
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert body == ANSWER
+
+
+def test_over_tls_the_worker_closes_as_gunicorn_does_and_every_answer_arrives_whole(tmp_path):
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    certificate.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    certificate.private_key_pem.write_to_path(tmp_path / "key.pem")
+    client = ssl.create_default_context()
+    authority.configure_trust(client)
+    tls = ("--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem"))
+
+    with gunicorn("tests.api.worker_app:app", workers=1, options=tls) as port:
+        answers = [exchange(port, post(path, body), pause=pause, tls=client)
+                   for path, body, pause in [("/pid", b"", 0), ("/unread", b"z" * 50_000, 0.5),
+                                             ("/echo", b"y" * 10, 0), ("/pid", b"", 0)]]
+
+    pid, unread, echo, pid_after = (answer.partition(b"\r\n\r\n")[2] for answer in answers)
+    assert (unread, echo) == (ANSWER, b"10")
+    assert pid_after == pid  # the same worker served them all: none failed on closing
 
 
 def test_the_api_is_served_through_the_worker(settings, ada, admin_key):

@@ -3,6 +3,7 @@ does with a connection does not depend on the app behind it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -11,9 +12,12 @@ ANSWER = b"x" * 100_000  # larger than one segment: a reset would cut it off
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """``/echo`` reads the body and answers its length; ``/unread`` answers ``ANSWER``
-    without reading the body; anything else answers ``ok``."""
+    without reading the body; ``/pid`` answers the worker's process id; anything else
+    answers ``ok``."""
     path = environ["PATH_INFO"]
-    if path == "/echo":
+    if path == "/pid":
+        body = str(os.getpid()).encode()
+    elif path == "/echo":
         body = str(len(environ["wsgi.input"].read())).encode()
     elif path == "/unread":
         body = ANSWER
