@@ -467,6 +467,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     """Serve the API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
+    from api.server import WORKER_CLASS
+
     settings = _settings(ctx).model_copy(
         update={
             key: value
@@ -479,7 +481,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", settings.workers)
-            self.cfg.set("worker_class", "api.server.Worker")
+            self.cfg.set("worker_class", WORKER_CLASS)
             self.cfg.set("accesslog", "-")
             self.cfg.set("loglevel", settings.log_level)
 

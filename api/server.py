@@ -108,3 +108,6 @@ class Worker(SyncWorker):  # type: ignore[misc]
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         super().handle(listener, client, addr)
         _yield_cpu()
+
+
+WORKER_CLASS = f"{Worker.__module__}.{Worker.__qualname__}"  # gunicorn's ``--worker-class``

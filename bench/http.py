@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from api.server import WORKER_CLASS
 from bench.common import PROGRAM, ROOT
 from bench.data import Dataset
 from loyalty.services.access import Actor, CreateKey, create_key
@@ -39,7 +40,7 @@ def server(dataset: Dataset, *, workers: int = 4) -> Iterator[tuple[int, str, st
                LOYALTY_DB_POOL_SIZE="2", LOYALTY_LOG_LEVEL="warning")
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", str(workers),
-         "--worker-class", "api.server.Worker",
+         "--worker-class", WORKER_CLASS,
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "api.wsgi:app"],
         cwd=ROOT, env=env)
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import trustme
 
+from api.server import WORKER_CLASS
 from tests.api.support import a_purchase_body
 from tests.api.worker_app import ANSWER
 
@@ -37,7 +38,7 @@ def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None,
     port = _free_port()
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", str(workers),
-         "--worker-class", "api.server.Worker", "--bind", f"127.0.0.1:{port}",
+         "--worker-class", WORKER_CLASS, "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", *options, app],
         cwd=ROOT, env=dict(os.environ, **(env or {})))
     try:
