@@ -124,7 +124,8 @@ def _import(dataset: data.Dataset, file: Path) -> tuple[float, float]:
 
 def http_figures(results: Results, dataset: data.Dataset, size: dict, database: str,
                  connections: tuple[int, ...], raw_keys: dict[int, str] | None = None) -> None:
-    print(f"{database}: HTTP, gunicorn (4 api.server.Worker workers) on 127.0.0.1", flush=True)
+    print(f"{database}: HTTP, gunicorn (4 api.server.Worker workers, {http.parser()}) on "
+          "127.0.0.1", flush=True)
     with http.server(dataset) as (port, key, members):
         http.load(port, key, members, kind="balance", connections=4, seconds=0.5, tag="warm")
         for kind in ("purchase", "balance"):

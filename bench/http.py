@@ -20,6 +20,18 @@ from bench.data import Dataset
 from loyalty.services.access import Actor, CreateKey, create_key
 
 
+def parser() -> str:
+    """The HTTP parser gunicorn uses: its C parser when ``gunicorn_h1c`` is installed (a
+    dependency), else its pure-Python one."""
+    try:
+        from importlib.metadata import version
+
+        import gunicorn_h1c  # noqa: F401
+    except ImportError:
+        return "the pure-Python HTTP parser"
+    return f"the C HTTP parser (gunicorn_h1c {version('gunicorn_h1c')})"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
