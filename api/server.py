@@ -2,7 +2,7 @@
 and ``make bench`` use it). It is written against gunicorn 27's sync worker.
 
 It is gunicorn's sync worker (one request at a time, one connection a request, closed after
-the answer), with three changes for a machine whose workers outnumber its cores:
+the answer), with four changes for a machine whose workers outnumber its cores:
 
 - **One worker woken a connection.** The sync worker waits in ``select`` on the shared
   listening socket, so each new connection wakes every idle worker and all but one find
@@ -17,6 +17,7 @@ the answer), with three changes for a machine whose workers outnumber its cores:
   safe; the worker then closes at once instead of waiting on the client. When bytes are
   left unread, or over TLS (whose buffer cannot be peeked at), it closes gracefully, as
   gunicorn does.
+- **The Date header is formatted once a second**, not once a request (it names the second).
 - **The CPU is given up between requests.** A busy worker goes from one request straight to
   the next, so the scheduler preempts it in the middle of a request, and that request waits
   for the worker's next turn. The worker calls ``sched_yield`` after each connection, where it
@@ -30,6 +31,7 @@ import os
 import select
 import socket
 import ssl
+import time
 from contextlib import suppress
 from typing import Any
 
@@ -37,6 +39,8 @@ from gunicorn import util
 from gunicorn.workers.sync import StopWaiting, SyncWorker
 
 _close_gracefully = util.close_graceful
+_format_date = util.http_date
+_date: list[Any] = [None, ""]  # the second formatted last, and its header value
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
 
 
@@ -48,6 +52,16 @@ def close_promptly(sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         return
     with suppress(OSError):
         sock.close()
+
+
+def http_date(timestamp: float | None = None) -> str:
+    """gunicorn's ``http_date``; the current second's is formatted once."""
+    if timestamp is not None:
+        return _format_date(timestamp)  # type: ignore[no-any-return]
+    second = int(time.time())
+    if second != _date[0]:
+        _date[:] = second, _format_date(second)
+    return _date[1]  # type: ignore[no-any-return]
 
 
 def _unread(sock: socket.socket) -> bool:
@@ -68,8 +82,10 @@ class Worker(SyncWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         # This process is the worker's own (forked by the arbiter): the sync worker calls
-        # ``util.close_graceful`` by name after each connection.
+        # ``util.close_graceful`` by name after each connection, and its answers
+        # ``util.http_date`` for their Date header.
         util.close_graceful = close_promptly
+        util.http_date = http_date
         self._poller: Any = None
         super().init_process()
 

@@ -247,7 +247,9 @@ class LotRow(Base):
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
         CheckConstraint("points > 0", name="points_positive"),
         CheckConstraint("status IN ('pending', 'available')", name="status"),
-        Index("ix_lots_member_id_status", "member_id", "status"),
+        # Covers the reads of a member's open lots (the balance read, a debit): migration 0010.
+        Index("ix_lots_member_open", "member_id", "status", "remaining", "available_at",
+              "expires_at"),
         Index("ix_lots_status_expires_at", "status", "expires_at"),
         Index("ix_lots_status_available_at", "status", "available_at"),
     )

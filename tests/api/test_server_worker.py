@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -17,8 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import trustme
+from freezegun import freeze_time
 
-from api.server import WORKER_CLASS
+from api.server import WORKER_CLASS, http_date
 from tests.api.support import a_purchase_body
 from tests.api.worker_app import ANSWER
 
@@ -83,7 +85,21 @@ def test_each_worker_answers_its_requests_and_closes_the_connection_after_each()
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200")
         assert b"Connection: close" in head
+        assert re.search(rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT(\r\n|$)", head)
         assert body == str(n).encode()
+
+
+def test_the_date_header_is_gunicorns_formatted_once_a_second():
+    with freeze_time("2026-11-24 12:00:00.250") as clock:
+        first = http_date()
+        clock.tick(0.5)
+        same_second = http_date()
+        clock.tick(0.5)
+        next_second = http_date()
+
+    assert first == same_second == "Tue, 24 Nov 2026 12:00:00 GMT"
+    assert next_second == "Tue, 24 Nov 2026 12:00:01 GMT"
+    assert http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 def test_requests_are_parsed_by_gunicorns_c_parser():
