@@ -2,7 +2,8 @@
 and ``make bench`` use it). It is written against gunicorn 27's sync worker.
 
 It is gunicorn's sync worker (one request at a time, one connection a request, closed after
-the answer), with four changes for a machine whose workers outnumber its cores:
+the answer), with four changes, most of them for a machine whose workers outnumber its
+cores:
 
 - **One worker woken a connection.** The sync worker waits in ``select`` on the shared
   listening socket, so each new connection wakes every idle worker and all but one find
@@ -33,6 +34,7 @@ import socket
 import ssl
 import time
 from contextlib import suppress
+from functools import lru_cache
 from typing import Any
 
 from gunicorn import util
@@ -40,7 +42,7 @@ from gunicorn.workers.sync import StopWaiting, SyncWorker
 
 _close_gracefully = util.close_graceful
 _format_date = util.http_date
-_date: list[Any] = [None, ""]  # the second formatted last, and its header value
+_format_second = lru_cache(maxsize=1)(_format_date)  # the current second's, formatted once
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
 
 
@@ -58,10 +60,7 @@ def http_date(timestamp: float | None = None) -> str:
     """gunicorn's ``http_date``; the current second's is formatted once."""
     if timestamp is not None:
         return _format_date(timestamp)  # type: ignore[no-any-return]
-    second = int(time.time())
-    if second != _date[0]:
-        _date[:] = second, _format_date(second)
-    return _date[1]  # type: ignore[no-any-return]
+    return _format_second(int(time.time()))  # type: ignore[no-any-return]
 
 
 def _unread(sock: socket.socket) -> bool:

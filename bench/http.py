@@ -24,12 +24,10 @@ def parser() -> str:
     """The HTTP parser gunicorn uses: its C parser when ``gunicorn_h1c`` is installed (a
     dependency), else its pure-Python one."""
     try:
-        from importlib.metadata import version
-
-        import gunicorn_h1c  # noqa: F401
+        import gunicorn_h1c
     except ImportError:
         return "the pure-Python HTTP parser"
-    return f"the C HTTP parser (gunicorn_h1c {version('gunicorn_h1c')})"
+    return f"the C HTTP parser (gunicorn_h1c {gunicorn_h1c.__version__})"
 
 
 def _free_port() -> int:
