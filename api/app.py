@@ -7,6 +7,7 @@ from flask import Flask, jsonify
 from api.auth import RateLimiter, authorize, public
 from api.balance_lane import BalanceLane
 from api.errors import PROBLEM_DESCRIPTIONS, LoyaltyApi, problem, register_error_handlers
+from api.posting_lane import PostingLane
 from api.views import refuse_lone_surrogates
 from loyalty import __version__
 from loyalty.config import Settings
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
             return problem(404, "not-found", "Not found", f"no problem type {code!r}")
         return jsonify(type=f"/problems/{code}", title=title)
 
-    # The balance read, the most frequent call, skips Flask's request machinery when it can.
+    # The two most frequent calls, a balance read and a purchase posting, skip Flask's request
+    # machinery when they can (``api.lanes``).
     app.wsgi_app = BalanceLane(app)  # type: ignore[method-assign]
+    app.wsgi_app = PostingLane(app)  # type: ignore[method-assign]
     return app

@@ -110,6 +110,17 @@ class RateLimiter:
                 )
             self.windows[key] = (start, count + 1)
 
+    def uncount(self, key: str, now: float | None = None) -> None:
+        """Take back the last ``check`` of ``key`` in this window: a request that counted and
+        is then answered by another path (the posting lane hands it to Flask, which counts)."""
+        if self.limit <= 0:
+            return
+        window = int((time.time() if now is None else now) // 60)
+        with self.lock:
+            start, count = self.windows.get(key, (window, 0))
+            if start == window and count > 0:
+                self.windows[key] = (start, count - 1)
+
 
 def authorize() -> None:
     """Flask ``before_request``: authenticate and authorise, or raise a problem."""

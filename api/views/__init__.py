@@ -30,7 +30,7 @@ IDEMPOTENCY_KEY_PARAMETER = {
 # A JSON string may escape a UTF-16 surrogate (``"\\ud800"``) without its pair: valid JSON
 # syntax, but not Unicode text, which no database stores. Raw UTF-8 cannot carry one (it does
 # not decode), so a body that holds one has the escape in its text.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -41,7 +41,7 @@ def refuse_lone_surrogates() -> None:
     if not request.content_length or not request.is_json:
         return
     raw = request.get_data(cache=True)
-    if _SURROGATE_ESCAPE.search(raw) is None:
+    if SURROGATE_ESCAPE.search(raw) is None:
         return
     try:
         document = json.loads(raw)
@@ -94,16 +94,21 @@ def request_key() -> IdempotencyKey | None:
     value = request.headers.get("Idempotency-Key")
     if value is None:
         return None
-    value = value.strip()
+    return idempotency_key(value, request.method, request.path, request.get_json(silent=True))
+
+
+def idempotency_key(header: str, method: str, path: str, body: Any) -> IdempotencyKey:
+    """An ``Idempotency-Key`` header's key, fingerprinted with the request's method, path and
+    JSON body (None when it has none); a malformed key is a 422 naming the header."""
+    value = header.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]  # the draft's structured-field string form
     if not 1 <= len(value) <= 255 or not value.isprintable():
         raise InvalidRequest(
             "Idempotency-Key is 1 to 255 printable characters", field="Idempotency-Key"
         )
-    body = request.get_json(silent=True)
     return IdempotencyKey(
-        value, fingerprint_json({"method": request.method, "path": request.path, "body": body})
+        value, fingerprint_json({"method": method, "path": path, "body": body})
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
@@ -14,6 +14,7 @@ from loyalty.services.context import Context
 SHOP = "/v1/programs/shop"
 PROBLEM_JSON = "application/problem+json"
 _counter = iter(range(1, 10**9))
+T = TypeVar("T")
 
 
 def an_hour_ago() -> str:
@@ -83,3 +84,11 @@ def table_counts(ctx: Context) -> dict[str, int]:
             table.name: uow.session.scalar(select(func.count()).select_from(table))
             for table in Base.metadata.sorted_tables
         }
+
+
+def lane_of(app: Any, kind: type[T]) -> T:
+    """The lane of ``kind`` among those wrapped around ``app``'s WSGI callable."""
+    found = app.wsgi_app
+    while not isinstance(found, kind):
+        found = found.flask  # the next lane in, or Flask (which has none: AttributeError)
+    return found

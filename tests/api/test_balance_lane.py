@@ -13,6 +13,7 @@ from werkzeug.test import Client
 from api.app import create_app
 from api.balance_lane import BalanceLane
 from loyalty.services.access import Actor, CreateKey, create_key
+from tests.api.support import lane_of
 from tests.builders import a_member, a_program, earn
 
 
@@ -53,9 +54,7 @@ class Counting:
 
 @pytest.fixture
 def lane(settings, ctx) -> BalanceLane:
-    app = create_app(settings, context=ctx)
-    found = app.wsgi_app
-    assert isinstance(found, BalanceLane)
+    found = lane_of(create_app(settings, context=ctx), BalanceLane)
     found.flask = Counting(found.flask)
     return found
 
