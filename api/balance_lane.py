@@ -27,8 +27,7 @@ class BalanceLane(Lane):
 
     def answer(self, environ: dict[str, Any]) -> Answer | None:
         arguments = self.arguments(environ)
-        if (arguments is None or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
-                or "HTTP_TRANSFER_ENCODING" in environ):
+        if arguments is None or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
             return None
         program, member_id = arguments
         try:

@@ -60,10 +60,12 @@ class Lane:
         return [body]
 
     def arguments(self, environ: dict[str, Any]) -> tuple[str, ...] | None:
-        """The path's arguments, for a request without a query string on an ASCII path."""
+        """The path's arguments, for a request on an ASCII path without a query string or a
+        chunked body (a lane reads a body by its ``Content-Length``, or none)."""
         path = environ.get("PATH_INFO", "")
         match = self.path.fullmatch(path)
-        if match is None or environ.get("QUERY_STRING") or not path.isascii():
+        if match is None or environ.get("QUERY_STRING") or not path.isascii() \
+                or "HTTP_TRANSFER_ENCODING" in environ:
             return None
         return match.groups()
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from flask import Flask
 
 from api.auth import admit
 from api.importing import purchase_errors_or_command
@@ -40,7 +41,7 @@ class PostingLane(Lane):
     RULE = "/v1/programs/<program>/purchases"
     METHOD = "POST"
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Flask) -> None:
         super().__init__(app)
         self.max_body = app.config["MAX_CONTENT_LENGTH"]
 
@@ -67,7 +68,7 @@ class PostingLane(Lane):
         """Who posts and the command of the request, or None for Flask to answer it. The body
         is read here and handed back to ``environ`` for Flask."""
         arguments = self.arguments(environ)
-        if arguments is None or "HTTP_TRANSFER_ENCODING" in environ or \
+        if arguments is None or \
                 environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() \
                 != "application/json":
             return None

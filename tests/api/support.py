@@ -86,9 +86,23 @@ def table_counts(ctx: Context) -> dict[str, int]:
         }
 
 
-def lane_of(app: Any, kind: type[T]) -> T:
-    """The lane of ``kind`` among those wrapped around ``app``'s WSGI callable."""
+class Counting:
+    """The WSGI callable behind a lane (Flask, or the next lane in), counting the requests
+    that reach it."""
+
+    def __init__(self, flask: Any) -> None:
+        self.flask, self.calls = flask, 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.calls += 1
+        return self.flask(environ, start_response)
+
+
+def counted_lane(app: Any, kind: type[T]) -> T:
+    """The lane of ``kind`` among those wrapped around ``app``'s WSGI callable, what it hands
+    on counted (``lane.flask.calls``; ``lane.flask.flask`` answers without the lane)."""
     found = app.wsgi_app
     while not isinstance(found, kind):
         found = found.flask  # the next lane in, or Flask (which has none: AttributeError)
+    found.flask = Counting(found.flask)  # type: ignore[attr-defined]
     return found

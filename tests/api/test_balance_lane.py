@@ -13,7 +13,7 @@ from werkzeug.test import Client
 from api.app import create_app
 from api.balance_lane import BalanceLane
 from loyalty.services.access import Actor, CreateKey, create_key
-from tests.api.support import lane_of
+from tests.api.support import counted_lane
 from tests.builders import a_member, a_program, earn
 
 
@@ -41,22 +41,9 @@ def member_token(app, member_id: str, secret: str) -> str:
     return answer.json["token"]
 
 
-class Counting:
-    """Flask's WSGI callable, counting the requests that reach it."""
-
-    def __init__(self, flask: Any) -> None:
-        self.flask, self.calls = flask, 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        self.calls += 1
-        return self.flask(environ, start_response)
-
-
 @pytest.fixture
 def lane(settings, ctx) -> BalanceLane:
-    found = lane_of(create_app(settings, context=ctx), BalanceLane)
-    found.flask = Counting(found.flask)
-    return found
+    return counted_lane(create_app(settings, context=ctx), BalanceLane)
 
 
 def both(lane: BalanceLane, method: str, path: str, **request: Any) -> tuple[Any, Any]:

@@ -15,21 +15,10 @@ from werkzeug.test import Client
 from api.app import create_app
 from api.posting_lane import PostingLane
 from loyalty.services.access import Actor, CreateKey, create_key
-from tests.api.support import a_purchase_body, lane_of, table_counts
+from tests.api.support import a_purchase_body, counted_lane, table_counts
 from tests.builders import a_member, a_program
 
 PURCHASES = "/v1/programs/shop/purchases"
-
-
-class Counting:
-    """Flask's WSGI callable (behind the lane), counting the requests that reach it."""
-
-    def __init__(self, flask: Any) -> None:
-        self.flask, self.calls = flask, 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        self.calls += 1
-        return self.flask(environ, start_response)
 
 
 @pytest.fixture
@@ -47,9 +36,7 @@ def shop(ctx) -> dict[str, Any]:
 
 @pytest.fixture
 def lane(settings, ctx) -> PostingLane:
-    found = lane_of(create_app(settings, context=ctx), PostingLane)
-    found.flask = Counting(found.flask)
-    return found
+    return counted_lane(create_app(settings, context=ctx), PostingLane)
 
 
 def post(app: Any, body: Any, *, key: str | None, **fields: Any) -> Any:
