@@ -91,4 +91,5 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     # machinery when they can (``api.lanes``).
     app.wsgi_app = BalanceLane(app)  # type: ignore[method-assign]
     app.wsgi_app = PostingLane(app)  # type: ignore[method-assign]
+    app.extensions["loyalty_posting_lane"] = app.wsgi_app  # the worker's group commit
     return app

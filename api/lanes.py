@@ -59,6 +59,11 @@ class Lane:
         start_response(status, [headers[0], ("Content-Length", str(len(body))), *headers[1:]])
         return [body]
 
+    def takes(self, environ: dict[str, Any]) -> bool:
+        """Whether the request is a ``METHOD`` on ``RULE`` (that the lane may answer)."""
+        return environ.get("REQUEST_METHOD") == self.METHOD and \
+            self.path.fullmatch(environ.get("PATH_INFO", "")) is not None
+
     def arguments(self, environ: dict[str, Any]) -> tuple[str, ...] | None:
         """The path's arguments, for a request on an ASCII path without a query string or a
         chunked body (a lane reads a body by its ``Content-Length``, or none)."""

@@ -13,6 +13,10 @@ malformed ``Idempotency-Key``, a refused caller or key, and any error of the use
 case wrote nothing then (its transaction rolled back), so Flask posts the request from the
 start and answers it, problem document included; the lane takes its count back from the rate
 limiter first, so the request counts once.
+
+``post_together`` posts several requests' purchases in one transaction (``record_purchases``,
+group commit): the API's worker (``api.server``) hands it the postings that wait at the same
+moment, then answers each request through the app as usual; the lane gives the answer it made.
 """
 
 from __future__ import annotations
@@ -29,10 +33,17 @@ from api.importing import purchase_errors_or_command
 from api.lanes import JSON, Answer, Lane
 from api.schemas import dump_purchase_recorded
 from api.views import REPLAYED_HEADER, SURROGATE_ESCAPE, idempotency_key
-from loyalty.services.purchases import RecordPurchase, record_purchase
+from loyalty.services.idempotency import Outcome
+from loyalty.services.purchases import (
+    PurchaseRecorded,
+    RecordPurchase,
+    record_purchase,
+    record_purchases,
+)
 
 _CREATED = "201 CREATED"
 _REPLAYED = "200 OK"
+POSTED = "loyalty.posted"  # environ: the answer ``post_together`` made (None: Flask answers)
 
 
 class PostingLane(Lane):
@@ -46,6 +57,8 @@ class PostingLane(Lane):
         self.max_body = app.config["MAX_CONTENT_LENGTH"]
 
     def answer(self, environ: dict[str, Any]) -> Answer | None:
+        if POSTED in environ:
+            return environ.pop(POSTED)  # type: ignore[no-any-return]
         read = self.read(environ)
         if read is None:
             return None
@@ -59,6 +72,32 @@ class PostingLane(Lane):
         except Exception:  # nothing was written: Flask posts it from the start
             self.limiter.uncount(principal.actor)
             return None
+        return self.answered(outcome)
+
+    def post_together(self, environs: list[dict[str, Any]]) -> None:
+        """Post the purchases of these requests in one transaction where they can be, and
+        keep each request's answer in its ``environ`` for ``answer``: the lane's answer, or
+        None for Flask to answer it (the requests the lane does not take, and any error)."""
+        taken = []
+        for environ in environs:
+            environ[POSTED] = None
+            read = self.read(environ) if environ.get("REQUEST_METHOD") == self.METHOD else None
+            if read is None:
+                continue
+            try:
+                self.limiter.check(read[0].actor)
+            except Exception:  # over the limit: Flask answers the 429
+                continue
+            taken.append((environ, read))
+        outcomes = record_purchases(self.context, [command for _, (_, command) in taken])
+        for (environ, (principal, _)), outcome in zip(taken, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # nothing of it was written
+                self.limiter.uncount(principal.actor)
+            else:
+                environ[POSTED] = self.answered(outcome)
+
+    @staticmethod
+    def answered(outcome: Outcome[PurchaseRecorded]) -> Answer:
         body = orjson.dumps(dump_purchase_recorded(outcome.result)) + b"\n"
         if outcome.replayed:
             return _REPLAYED, [JSON, (REPLAYED_HEADER, "true")], body

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     future_tolerance_seconds: int = Field(
         default=300, ge=0, description="how far in the future a purchase's occurred_at may be"
     )
+    posting_group: int = Field(
+        default=8, ge=1, le=64,
+        description="the most purchase postings a worker takes from its queue and posts in one "
+        "transaction (group commit, README \"Speed\"); 1 posts each alone",
+    )
     demo_program: str = Field(default="demo", description="id of the program `make run` loads")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -301,6 +301,36 @@ class PlainRepository:
         is locked (``FOR UPDATE``); ``write`` then stores the answer under the keys. On SQLite
         the transaction holds the write lock, the keys are looked up and ``write`` inserts
         them."""
+        return self._received(*self._send_state(program_id, member, keys, at, now))[0]
+
+    def plain_states(self, postings: Sequence[tuple[str, Any, Sequence[tuple[str, str]],
+                                                    datetime]], now: datetime
+                     ) -> list[tuple[PlainState | None, list[str]]]:
+        """``plain_state`` for several postings (program, member, keys, occurred at) in one
+        transaction, sent together (one round trip on PostgreSQL), each with the keys its
+        claim took (PostgreSQL; ``release`` gives them back). The caller orders the postings
+        (members by id) and takes one a member. The fresh ids differ from posting to posting:
+        on SQLite the n-th posting's are the first's plus n (the transaction holds the write
+        lock and writes nothing until ``write``)."""
+        sent = [self._send_state(program_id, member, keys, at, now)
+                for program_id, member, keys, at in postings]
+        states = [self._received(*one) for one in sent]
+        if self.dialect == "sqlite":
+            states = [(None if state is None else state._replace(
+                lot_id=state.lot_id + n, entry_id=state.entry_id + n), claimed)
+                for n, (state, claimed) in enumerate(states)]
+        return states
+
+    def release(self, program_id: str, keys: Sequence[str]) -> None:
+        """Delete the keys this transaction claimed for a posting it does not make (PostgreSQL;
+        on SQLite nothing is claimed before ``write``)."""
+        if keys and self.dialect == "postgresql":
+            self.connection.cursor().executemany(
+                "DELETE FROM idempotency_records WHERE program_id = %s AND key = %s",
+                [(program_id, key) for key in keys])
+
+    def _send_state(self, program_id: str, member: Any, keys: Sequence[tuple[str, str]],
+                    at: datetime, now: datetime) -> tuple[Any, Any, int]:
         sqlite = self.dialect == "sqlite"
         name = ":{}" if sqlite else "%({})s"
         by_id = member.member_id is not None
@@ -333,18 +363,23 @@ class PlainRepository:
                 [*(value for key, print_ in keys for value in (key, print_, now)), program_id])
         cursor = self.connection.cursor()
         cursor.execute(sql, values)
-        taken = 0 if claim is None else len(keys) - len(claim.fetchall())
+        return claim, cursor, len(keys)
+
+    def _received(self, claim: Any, cursor: Any, keys: int
+                  ) -> tuple[PlainState | None, list[str]]:
+        claimed = [] if claim is None else [key for (key,) in claim.fetchall()]
         row = cursor.fetchone()
         if row is None:
-            return None
+            return None, claimed
         row = list(row)
-        if sqlite:
+        if self.dialect == "sqlite":
             for index in (5, 8, 12):
                 row[index] = _sqlite_instant(row[index])
             row[7] = orjson.loads(row[7]) if row[7] is not None else None
         row[7] = dict(row[7] or {})
-        row[13] += taken
-        return PlainState(*row)
+        if claim is not None:
+            row[13] += keys - len(claimed)
+        return PlainState(*row), claimed
 
     def balance_state(self, program_id: str, member_id: str, at: datetime
                       ) -> BalanceState | None:

@@ -6,6 +6,7 @@ earn seam, insert the purchase, append the earn entry and its lot, update the su
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,6 +126,103 @@ def record_purchase(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRe
         if not outcome.replayed:
             uow.commit()
     return outcome
+
+
+def record_purchases(ctx: Context, commands: Sequence[RecordPurchase]
+                     ) -> list[Outcome[PurchaseRecorded] | Exception]:
+    """Record several purchases, each answered as ``record_purchase`` answers it alone (its
+    outcome, or the error it raises): the plain ones in one transaction (group commit), the
+    others one by one after it.
+
+    The API's worker posts the purchases that reach it at the same moment together: one
+    transaction costs the database one commit and one round trip for all of them. A purchase
+    goes one by one, after the group's commit, when it is not plain (``post_plain``), when its
+    member or one of its keys is another purchase's of the group, or when the group fails as a
+    whole (a unique key a concurrent transaction took first, a deadlock): the group's
+    transaction then writes nothing, and each is posted alone."""
+    now = ctx.clock.now()
+    answers: list[Outcome[PurchaseRecorded] | Exception | None] = [None] * len(commands)
+    group: list[tuple[int, RecordPurchase, Basket, list[tuple[str, str]]]] = []
+    members: set[Any] = set()
+    taken: set[str] = set()
+    for n, command in enumerate(commands):
+        try:
+            command, basket, natural = checked(command, now, ctx.future_tolerance)
+        except Exception as error:  # the purchase's own answer
+            answers[n] = error
+            continue
+        keys = claims(natural, command.request_key)
+        member = (command.program_id, command.member)
+        if command.points_to_burn or member in members or taken.intersection(
+                key for key, _ in keys):
+            continue
+        members.add(member)
+        taken.update(key for key, _ in keys)
+        group.append((n, command, basket, keys))
+    if len(group) > 1:
+        group.sort(key=lambda posting: _member_order(posting[1].member))
+        try:
+            for n, outcome in _post_group(ctx, group, now):
+                answers[n] = outcome
+        except Exception:  # it wrote nothing: each is posted alone below
+            pass
+    for n, command in enumerate(commands):
+        if answers[n] is None:
+            try:
+                answers[n] = record_purchase(ctx, command)
+            except Exception as error:  # the purchase's own answer
+                answers[n] = error
+    return [answer for answer in answers if answer is not None]
+
+
+def _member_order(member: MemberRef) -> tuple[bool, str]:
+    """Members by id first, in id order (two groups lock their members in the same order)."""
+    if member.member_id is not None:
+        return False, member.member_id
+    assert member.identity is not None
+    return True, f"{member.identity.kind.value}:{member.identity.value}"
+
+
+def _post_group(ctx: Context, group: list[tuple[int, RecordPurchase, Basket,
+                                                list[tuple[str, str]]]], now: datetime
+                ) -> list[tuple[int, Outcome[PurchaseRecorded]]]:
+    """Post the group's plain purchases in one transaction, as ``post_plain`` posts each: the
+    index and outcome of each it posted. The others' claims are given back."""
+    posted: list[tuple[int, Outcome[PurchaseRecorded]]] = []
+    rows: dict[str, list[dict[str, Any]]] = {
+        "purchases": [], "lots": [], "entries": [], "keys": [], "events": [], "balances": []}
+    with ctx.uow() as uow:
+        repo = uow.plain
+        states = repo.plain_states([(command.program_id, command.member, keys,
+                                     command.occurred_at) for _, command, _, keys in group], now)
+        members: set[str] = set()
+        for (n, command, basket, keys), (state, claimed) in zip(group, states, strict=True):
+            compiled = None
+            if state is not None and not (
+                    state.claimed or state.debt or state.version is None
+                    or state.status == MemberStatus.CLOSED.value
+                    or state.currency != command.currency or state.member_id in members):
+                compiled = repo.compiled(command.program_id, state.version, state.published_at)
+            if state is None or compiled is None or compiled.purchases_read_history:
+                repo.release(command.program_id, claimed)  # posted alone, after the group
+                continue
+            members.add(state.member_id)
+            program = Program(command.program_id, state.name, state.currency, state.time_zone)
+            balance = [state.available, state.pending, state.last_activity_at]
+            posting = plain_rows(program, compiled, command, basket, state.member_id,
+                                 state.status, state.attributes, state.enrolled_at, keys,
+                                 balance, now)
+            posting.number(state.lot_id, state.entry_id)
+            rows["purchases"].append(posting.purchase)
+            for table in ("lots", "entries", "keys", "events"):
+                rows[table] += getattr(posting, table)
+            if posting.points:
+                rows["balances"].append(posting.balance_change(balance[2], now))
+            posted.append((n, Outcome(posting.result)))
+        if posted:
+            repo.write(**rows)
+        uow.commit()
+    return posted
 
 
 def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,

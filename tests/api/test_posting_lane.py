@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from werkzeug.test import Client
+from sqlalchemy import select
+from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from api.app import create_app
 from api.posting_lane import PostingLane
+from loyalty.adapters.orm import PurchaseRow
 from loyalty.services.access import Actor, CreateKey, create_key
 from tests.api.support import a_purchase_body, counted_lane, table_counts
 from tests.builders import a_member, a_program
@@ -145,3 +147,64 @@ def test_a_posting_is_counted_once_against_the_rate_limit(settings, ctx, shop):
                 post(app, a_purchase_body(shop["ada"]), key=checkout).status_code,
                 post(app, a_purchase_body(shop["ada"]), key=checkout).status_code]
     assert statuses == [201, 404, 201, 429]
+
+
+# -- group commit: the worker hands the lane the postings that wait together --------------------
+
+
+def a_request(body: Any, key: str, **fields: Any) -> dict[str, Any]:
+    """The WSGI environ of a posting, as the worker hands it to ``post_together``."""
+    return EnvironBuilder(path=fields.pop("path", PURCHASES), method="POST",
+                          data=json.dumps(body).encode(), content_type="application/json",
+                          headers={"Authorization": f"Bearer {key}"}, **fields).get_environ()
+
+
+def test_postings_that_wait_together_are_posted_in_one_transaction_and_answered_each(
+        lane, shop, ctx):
+    """``post_together`` posts the plain purchases of different members in one transaction
+    (they are recorded at one instant); a second purchase of the same member is posted after
+    it, alone; what the lane does not post goes to Flask, which answers it as ever."""
+    checkout = shop["keys"]["checkout"]
+    bob, cy = a_member(ctx, "card:2222"), a_member(ctx, "card:3333")
+    bodies = [a_purchase_body(shop["ada"], "25.00"), a_purchase_body(bob, "30.00"),
+              a_purchase_body(cy, "40.00"), a_purchase_body(shop["ada"], "5.00"),
+              a_purchase_body("card:0000"), a_purchase_body(bob, "1.00")]
+    environs = [a_request(body, checkout) for body in bodies]
+    environs[-1]["QUERY_STRING"] = "dry_run=true"
+    # The program's first posting compiles it (the general lane): the next ones are plain.
+    assert post(lane, a_purchase_body(a_member(ctx)), key=checkout).status_code == 201
+
+    lane.post_together(environs)
+    answers = [run_wsgi_app(lane, environ, buffered=True) for environ in environs]
+
+    statuses = [status for _, status, _ in answers]
+    assert statuses == ["201 CREATED"] * 4 + ["404 NOT FOUND", "200 OK"]
+    assert lane.flask.calls == 2  # the unknown member and the dry run
+    bodies_posted = [json.loads(b"".join(body)) for body, _, _ in answers[:4]]
+    assert [b["points_earned"] for b in bodies_posted] == [25, 30, 40, 5]
+    assert [b["balance"]["available"] for b in bodies_posted] == [25, 30, 40, 30]
+    # Each answer is the one stored for its purchase: Flask replays it byte for byte.
+    for body, (answer, _, _) in zip(bodies[:4], answers[:4], strict=True):
+        replay = post(lane.flask.flask, body, key=checkout)
+        assert (replay.status_code, replay.data) == (200, b"".join(answer))
+    with ctx.uow(read_only=True) as uow:
+        recorded = dict(uow.session.execute(select(PurchaseRow.external_id,
+                                                   PurchaseRow.recorded_at)).all())
+    at = [recorded[b["external_id"]] for b in bodies_posted]
+    assert at[0] == at[1] == at[2] != at[3]  # ada's second purchase was posted alone
+    assert table_counts(ctx)["purchases"] == 5
+
+
+def test_a_posting_of_a_group_is_counted_once_against_the_rate_limit(settings, ctx, shop):
+    app = create_app(settings.model_copy(update={"rate_limit_per_minute": 4}), context=ctx)
+    checkout = shop["keys"]["checkout"]
+    assert post(app, a_purchase_body(a_member(ctx)), key=checkout).status_code == 201
+    environs = [a_request(a_purchase_body(shop["ada"]), checkout),
+                a_request(a_purchase_body("card:0000"), checkout),  # Flask: 404
+                a_request(a_purchase_body(a_member(ctx)), checkout)]
+
+    app.extensions["loyalty_posting_lane"].post_together(environs)
+    statuses = [run_wsgi_app(app.wsgi_app, environ, buffered=True)[1] for environ in environs]
+
+    assert statuses == ["201 CREATED", "404 NOT FOUND", "201 CREATED"]
+    assert post(app, a_purchase_body(shop["ada"]), key=checkout).status_code == 429

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -15,14 +16,18 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import trustme
 from freezegun import freeze_time
+from sqlalchemy import select
 
 from api.server import WORKER_CLASS, http_date
+from loyalty.adapters.orm import PurchaseRow
 from tests.api.support import a_purchase_body
 from tests.api.worker_app import ANSWER
+from tests.builders import a_member, a_program
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +42,14 @@ def _free_port() -> int:
 def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None,
              options: tuple[str, ...] = ()) -> Iterator[int]:
     """gunicorn serving ``app`` with ``api.server.Worker``: its port."""
+    with gunicorn_process(app, workers=workers, env=env, options=options) as (port, _):
+        yield port
+
+
+@contextmanager
+def gunicorn_process(app: str, *, workers: int, env: dict[str, str] | None = None,
+                     options: tuple[str, ...] = ()) -> Iterator[tuple[int, subprocess.Popen]]:
+    """gunicorn serving ``app`` with ``api.server.Worker``: its port and its arbiter."""
     port = _free_port()
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", str(workers),
@@ -53,7 +66,7 @@ def gunicorn(app: str, *, workers: int, env: dict[str, str] | None = None,
                 assert process.poll() is None, "gunicorn exited"
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
-        yield port
+        yield port, process
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0  # the workers woke to the signal and stopped
@@ -186,3 +199,49 @@ def test_loyalty_serve_uses_the_worker(monkeypatch):
 
     assert result is None
     assert configured["worker_class"] == "api.server.Worker"
+
+
+def test_postings_waiting_together_are_posted_together_and_every_request_is_answered(
+        settings, ctx, admin_key):
+    """One worker, stopped while requests queue: five postings (of five members), a balance
+    read and a connection whose request comes late. Woken, the worker posts the five in one
+    transaction (recorded at one instant), then answers the read and the late posting."""
+    program = a_program(ctx)
+    members = [a_member(ctx) for _ in range(7)]
+    env = {"LOYALTY_DATABASE_URL": settings.database_url, "LOYALTY_LOG_LEVEL": "warning"}
+    with gunicorn_process("api.wsgi:app", workers=1, env=env) as (port, arbiter):
+        headers = f"Authorization: Bearer {admin_key}\r\nContent-Type: application/json\r\n"
+
+        def posting(member, external_id: str) -> bytes:
+            body = json.dumps(a_purchase_body(member, "20.00", external_id=external_id))
+            return (f"POST /v1/programs/{program.id}/purchases HTTP/1.1\r\nHost: x\r\n"
+                    f"{headers}Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+        # The worker's first posting compiles the program: the next ones are plain.
+        assert b" 201 " in exchange(port, posting(members[6], "T-first"))
+        worker = int(Path(f"/proc/{arbiter.pid}/task/{arbiter.pid}/children").read_text())
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            waiting = [socket.create_connection(("127.0.0.1", port), timeout=20)
+                       for _ in range(7)]
+            for n, client in enumerate(waiting[:5]):
+                client.sendall(posting(members[n], f"T-{n}"))
+            waiting[5].sendall(
+                f"GET /v1/programs/{program.id}/members/{members[0].id}/balance HTTP/1.1\r\n"
+                f"Host: x\r\n{headers}\r\n".encode())
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        time.sleep(0.5)  # the worker takes the seven connections; the last request comes now
+        waiting[6].sendall(posting(members[5], "T-late"))
+        answers = []
+        for client in waiting:
+            with client:
+                answers.append(b"".join(iter(partial(client.recv, 65536), b"")))
+
+    assert [answer.split(b" ", 2)[1] for answer in answers] == [b"201"] * 5 + [b"200", b"201"]
+    assert json.loads(answers[5].partition(b"\r\n\r\n")[2])["available"] == 20
+    with ctx.uow(read_only=True) as uow:
+        recorded = dict(uow.session.execute(select(PurchaseRow.external_id,
+                                                   PurchaseRow.recorded_at)).all())
+    assert len({recorded[f"T-{n}"] for n in range(5)}) == 1  # one transaction
+    assert recorded["T-late"] != recorded["T-0"]
