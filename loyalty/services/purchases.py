@@ -132,7 +132,9 @@ def record_purchases(ctx: Context, commands: Sequence[RecordPurchase]
                      ) -> list[Outcome[PurchaseRecorded] | Exception]:
     """Record several purchases, each answered as ``record_purchase`` answers it alone (its
     outcome, or the error it raises): the plain ones in one transaction (group commit), the
-    others one by one after it.
+    others one by one after it, in the order given. The rows and answers are those of posting
+    them one by one in that order (the group's, then the others'); the purchases of a group
+    reach the worker at the same moment, so no order among them was promised.
 
     The API's worker posts the purchases that reach it at the same moment together: one
     transaction costs the database one commit and one round trip for all of them. A purchase
