@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+import pytest
 import trustme
 from freezegun import freeze_time
 from sqlalchemy import select
@@ -245,3 +246,63 @@ def test_postings_waiting_together_are_posted_together_and_every_request_is_answ
                                                    PurchaseRow.recorded_at)).all())
     assert len({recorded[f"T-{n}"] for n in range(5)}) == 1  # one transaction
     assert recorded["T-late"] != recorded["T-0"]
+
+
+class Recorder:
+    """A socket's ``sendall``, recorded."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+
+def a_response(request: bytes, status: str, headers: list[tuple[str, str]]):
+    """gunicorn's response to ``request`` (parsed by gunicorn), started, writing to a
+    ``Recorder``."""
+    from gunicorn.config import Config
+    from gunicorn.http import get_parser, wsgi
+
+    config = Config()
+    server, client = socket.socketpair()
+    with server, client:
+        client.sendall(request)
+        req = next(get_parser(config, server, ("127.0.0.1", 5000)))
+        resp, _ = wsgi.create(req, server, ("127.0.0.1", 5000), ("127.0.0.1", 80), config)
+    resp.sock = Recorder()
+    resp.start_response(status, headers)
+    return resp
+
+
+@freeze_time("2026-03-07 15:00:00")
+def test_an_answer_made_whole_is_sent_in_one_write_with_the_bytes_gunicorn_sends():
+    from api.server import _whole
+
+    request = b"GET /v1/x HTTP/1.1\r\nHost: x\r\n\r\n"
+    headers = [("Content-Type", "application/json"), ("Content-Length", "12")]
+    body = b'{"ok": true}'
+    by_gunicorn = a_response(request, "200 OK", headers)
+    by_gunicorn.write(body)
+    by_gunicorn.close()
+    whole = a_response(request, "200 OK", headers)
+
+    assert _whole(whole, body)
+    whole.close()
+
+    assert len(by_gunicorn.sock.writes) == 2  # the headers, then the body
+    assert whole.sock.writes == [b"".join(by_gunicorn.sock.writes)]
+
+
+@pytest.mark.parametrize(("request_line", "length"), [
+    ("HEAD /v1/x HTTP/1.1", "12"),  # an answer without its body
+    ("GET /v1/x HTTP/1.1", "11"),  # a body that is not the length declared
+])
+def test_an_answer_that_is_not_exactly_its_body_is_left_to_gunicorn(request_line, length):
+    from api.server import _whole
+
+    resp = a_response(f"{request_line}\r\nHost: x\r\n\r\n".encode(), "200 OK",
+                      [("Content-Type", "application/json"), ("Content-Length", length)])
+
+    assert not _whole(resp, b'{"ok": true}')
+    assert resp.sock.writes == [] and not resp.headers_sent
