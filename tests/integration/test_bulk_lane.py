@@ -462,6 +462,20 @@ def answers_named(
     return {line: named(list(found), text, serial) for line, found in answers.items()}
 
 
+def assert_it_ends_as_single(ctx: Context, program_id: str, rows: list[tuple[int, Any]],
+                             answers: dict[int, tuple[Any, ...]],
+                             single: dict[int, tuple[Any, ...]]) -> dict[str, list[str]]:
+    """Every row of ``program_id`` was answered once, as program "single" answered it, the two
+    programs' tables hold the same rows, and the ledger verifies: the program's snapshot."""
+    assert sorted(answers) == [line for line, _ in rows]
+    assert answers_named(ctx, program_id, answers) == answers_named(ctx, "single", single)
+    mine, one = snapshot(ctx, program_id), snapshot(ctx, "single")
+    for table in TABLES:
+        assert mine[table] == one[table], table
+    assert verify_ledger(ctx).ok
+    return mine
+
+
 # -- the scenarios -------------------------------------------------------------------------------
 
 
@@ -492,12 +506,7 @@ def test_a_batch_ends_exactly_as_the_same_rows_posted_one_by_one(ctx, slow_lane,
         posted_in_bulk = list(slow_lane)
         single = one_by_one(ctx, single_rows)
 
-    assert sorted(in_bulk) == [line for line, _ in bulk_rows]  # every row answered once
-    assert answers_named(ctx, "bulk", in_bulk) == answers_named(ctx, "single", single)
-    bulk, one = snapshot(ctx, "bulk"), snapshot(ctx, "single")
-    for table in TABLES:
-        assert bulk[table] == one[table], table
-    assert verify_ledger(ctx).ok
+    bulk = assert_it_ends_as_single(ctx, "bulk", bulk_rows, in_bulk, single)
     # bob's purchase paid his debt first (where points are not pending for a return window)
     paid = any("paid the debt a return left" in row for row in bulk["ledger_entries"])
     assert paid is (definition != "fashion-retailer")

@@ -28,12 +28,10 @@ from tests.builders import a_member, a_program, a_purchase, earn
 from tests.integration.test_bulk_lane import (
     DEFINITIONS,
     NOW,
-    TABLES,
     answer,
-    answers_named,
+    assert_it_ends_as_single,
     one_by_one,
     open_program,
-    snapshot,
     the_rows,
 )
 from tests.integration.test_concurrency import run_together
@@ -85,12 +83,7 @@ def test_a_group_ends_exactly_as_its_purchases_posted_one_by_one(ctx, alone, def
         order += [line for line, _ in group_rows if line not in order]
         single = one_by_one(ctx, [(line, single_rows[line]) for line in order])
 
-    assert sorted(grouped) == [line for line, _ in group_rows]  # every purchase answered once
-    assert answers_named(ctx, "group", grouped) == answers_named(ctx, "single", single)
-    group, one = snapshot(ctx, "group"), snapshot(ctx, "single")
-    for table in TABLES:
-        assert group[table] == one[table], table
-    assert verify_ledger(ctx).ok
+    assert_it_ends_as_single(ctx, "group", group_rows, grouped, single)
     # Where the rules read nothing of the past, the first plain purchase of each member that
     # owes nothing went together: ada's (by card, or by id: one of the two), cy's first
     # (before her burn) and eve's. Else every purchase was posted alone.
