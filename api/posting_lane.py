@@ -4,9 +4,9 @@ day, one purchase a request.
 A ``POST /v1/programs/<program>/purchases`` without a query string (no ``dry_run``), with a
 JSON body within the size limit that the importer's reader takes whole (as the view reads it,
 ``purchase_command``), from a caller who gets in, is posted here by the view's own use case
-(``record_purchase``, either lane) and answered with the view's body: 201, or 200 and
-``Idempotent-Replayed: true`` for a replay. The rate limiter counts the request before it
-writes.
+(``record_purchases``, which posts a purchase alone by ``record_purchase``, either lane) and
+answered with the view's body: 201, or 200 and ``Idempotent-Replayed: true`` for a replay.
+The rate limiter counts the request before it writes.
 
 Everything else goes to Flask, body and all: a body the reader refuses, a lone surrogate, a
 malformed ``Idempotency-Key``, a refused caller or key, and any error of the use case. The use
@@ -34,12 +34,7 @@ from api.lanes import JSON, Answer, Lane
 from api.schemas import dump_purchase_recorded
 from api.views import REPLAYED_HEADER, SURROGATE_ESCAPE, idempotency_key
 from loyalty.services.idempotency import Outcome
-from loyalty.services.purchases import (
-    PurchaseRecorded,
-    RecordPurchase,
-    record_purchase,
-    record_purchases,
-)
+from loyalty.services.purchases import PurchaseRecorded, RecordPurchase, record_purchases
 
 _CREATED = "201 CREATED"
 _REPLAYED = "200 OK"
@@ -57,22 +52,9 @@ class PostingLane(Lane):
         self.max_body = app.config["MAX_CONTENT_LENGTH"]
 
     def answer(self, environ: dict[str, Any]) -> Answer | None:
-        if POSTED in environ:
-            return environ.pop(POSTED)  # type: ignore[no-any-return]
-        read = self.read(environ)
-        if read is None:
-            return None
-        principal, command = read
-        try:
-            self.limiter.check(principal.actor)
-        except Exception:  # over the limit: Flask answers the 429
-            return None
-        try:
-            outcome = record_purchase(self.context, command)
-        except Exception:  # nothing was written: Flask posts it from the start
-            self.limiter.uncount(principal.actor)
-            return None
-        return self.answered(outcome)
+        if POSTED not in environ:  # a posting alone
+            self.post_together([environ])
+        return environ.pop(POSTED)  # type: ignore[no-any-return]
 
     def post_together(self, environs: list[dict[str, Any]]) -> None:
         """Post the purchases of these requests in one transaction where they can be, and

@@ -194,10 +194,10 @@ class Worker(SyncWorker):  # type: ignore[misc]
             except Exception:
                 self.log.exception("Exception in post_request hook")
             raise
-        self.respond(listener, req, client, resp, environ, started)
+        self.respond(req, client, resp, environ, started)
 
-    def respond(self, listener: Any, req: Any, client: Any, resp: Any,
-                environ: dict[str, Any], started: datetime) -> None:
+    def respond(self, req: Any, client: Any, resp: Any, environ: dict[str, Any],
+                started: datetime) -> None:
         """The rest of gunicorn's ``handle_request``, for a request whose ``resp`` and
         ``environ`` are made."""
         try:
@@ -263,7 +263,7 @@ class Worker(SyncWorker):  # type: ignore[misc]
         finally:  # each is answered: by the lane's answer, or by the app as ever
             for req, client, addr, resp, environ, started in ready:
                 self._guarded(client, addr, partial(
-                    self.respond, listener, req, client, resp, environ, started),
+                    self.respond, req, client, resp, environ, started),
                     req=req, close=True)
 
     def _created(self, listener: Any, client: Any, addr: Any

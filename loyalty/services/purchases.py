@@ -142,6 +142,8 @@ def record_purchases(ctx: Context, commands: Sequence[RecordPurchase]
     member or one of its keys is another purchase's of the group, or when the group fails as a
     whole (a unique key a concurrent transaction took first, a deadlock): the group's
     transaction then writes nothing, and each is posted alone."""
+    if len(commands) < 2:  # a group of one is a posting alone
+        return [_recorded(ctx, command) for command in commands]
     now = ctx.clock.now()
     answers: list[Outcome[PurchaseRecorded] | Exception | None] = [None] * len(commands)
     group: list[tuple[int, RecordPurchase, Basket, list[tuple[str, str]]]] = []
@@ -168,13 +170,16 @@ def record_purchases(ctx: Context, commands: Sequence[RecordPurchase]
                 answers[n] = outcome
         except Exception:  # it wrote nothing: each is posted alone below
             pass
-    for n, command in enumerate(commands):
-        if answers[n] is None:
-            try:
-                answers[n] = record_purchase(ctx, command)
-            except Exception as error:  # the purchase's own answer
-                answers[n] = error
-    return [answer for answer in answers if answer is not None]
+    return [_recorded(ctx, command) if answer is None else answer
+            for command, answer in zip(commands, answers, strict=True)]
+
+
+def _recorded(ctx: Context, command: RecordPurchase) -> Outcome[PurchaseRecorded] | Exception:
+    """``record_purchase``'s outcome, or the error it raised."""
+    try:
+        return record_purchase(ctx, command)
+    except Exception as error:  # the purchase's own answer
+        return error
 
 
 def _member_order(member: MemberRef) -> tuple[bool, str]:
@@ -190,41 +195,24 @@ def _post_group(ctx: Context, group: list[tuple[int, RecordPurchase, Basket,
                 ) -> list[tuple[int, Outcome[PurchaseRecorded]]]:
     """Post the group's plain purchases in one transaction, as ``post_plain`` posts each: the
     index and outcome of each it posted. The others' claims are given back."""
-    posted: list[tuple[int, Outcome[PurchaseRecorded]]] = []
-    rows: dict[str, list[dict[str, Any]]] = {
-        "purchases": [], "lots": [], "entries": [], "keys": [], "events": [], "balances": []}
     with ctx.uow() as uow:
         repo = uow.plain
         states = repo.plain_states([(command.program_id, command.member, keys,
                                      command.occurred_at) for _, command, _, keys in group], now)
         members: set[str] = set()
+        postings: list[tuple[int, PlainPosting, list[dict[str, Any]]]] = []
         for (n, command, basket, keys), (state, claimed) in zip(group, states, strict=True):
-            compiled = None
-            if state is not None and not (
-                    state.claimed or state.debt or state.version is None
-                    or state.status == MemberStatus.CLOSED.value
-                    or state.currency != command.currency or state.member_id in members):
-                compiled = repo.compiled(command.program_id, state.version, state.published_at)
-            if state is None or compiled is None or compiled.purchases_read_history:
+            posting = None if state is None or state.member_id in members else \
+                _plain_posting(repo, command, basket, keys, state, now)
+            if posting is None:
                 repo.release(command.program_id, claimed)  # posted alone, after the group
                 continue
-            members.add(state.member_id)
-            program = Program(command.program_id, state.name, state.currency, state.time_zone)
-            balance = [state.available, state.pending, state.last_activity_at]
-            posting = plain_rows(program, compiled, command, basket, state.member_id,
-                                 state.status, state.attributes, state.enrolled_at, keys,
-                                 balance, now)
-            posting.number(state.lot_id, state.entry_id)
-            rows["purchases"].append(posting.purchase)
-            for table in ("lots", "entries", "keys", "events"):
-                rows[table] += getattr(posting, table)
-            if posting.points:
-                rows["balances"].append(posting.balance_change(balance[2], now))
-            posted.append((n, Outcome(posting.result)))
-        if posted:
-            repo.write(**rows)
+            members.add(posting[0].result.member_id)
+            postings.append((n, *posting))
+        if postings:
+            repo.write(**_table_rows([posting[1:] for posting in postings]))
         uow.commit()
-    return posted
+    return [(n, Outcome(posting.result)) for n, posting, _ in postings]
 
 
 def record_purchase_in(uow: Any, command: RecordPurchase, now: datetime,
@@ -390,22 +378,46 @@ def post_plain(uow: Any, command: RecordPurchase, basket: Basket, natural: tuple
     keys = claims(natural, command.request_key)
     state = uow.plain.plain_state(command.program_id, command.member, keys,
                                   command.occurred_at, now)
+    posting = _plain_posting(uow.plain, command, basket, keys, state, now)
+    if posting is None:
+        return None
+    uow.plain.write(**_table_rows([posting]))
+    return Outcome(posting[0].result)
+
+
+def _plain_posting(repo: Any, command: RecordPurchase, basket: Basket,
+                   keys: list[tuple[str, str]], state: Any, now: datetime
+                   ) -> tuple[PlainPosting, list[dict[str, Any]]] | None:
+    """The rows of a plain purchase posted from ``state`` (``PlainRepository.plain_state``)
+    and the member's summary change (none when it earns nothing), or None when the purchase
+    is not plain."""
     if state is None or state.claimed or state.debt or state.version is None \
             or state.status == MemberStatus.CLOSED.value or state.currency != command.currency:
         return None
-    program = Program(command.program_id, state.name, state.currency, state.time_zone)
-    compiled = uow.plain.compiled(program.id, state.version, state.published_at)
+    compiled = repo.compiled(command.program_id, state.version, state.published_at)
     if compiled is None or compiled.purchases_read_history:
         return None
+    program = Program(command.program_id, state.name, state.currency, state.time_zone)
     balance = [state.available, state.pending, state.last_activity_at]
-    posted = plain_rows(program, compiled, command, basket, state.member_id,
-                        state.status, state.attributes, state.enrolled_at, keys, balance, now)
-    posted.number(state.lot_id, state.entry_id)
-    uow.plain.write(
-        purchases=[posted.purchase], lots=posted.lots, entries=posted.entries,
-        keys=posted.keys, events=posted.events,
-        balances=[posted.balance_change(balance[2], now)] if posted.points else [])
-    return Outcome(posted.result)
+    posting = plain_rows(program, compiled, command, basket, state.member_id, state.status,
+                         state.attributes, state.enrolled_at, keys, balance, now)
+    posting.number(state.lot_id, state.entry_id)
+    return posting, [posting.balance_change(balance[2], now)] if posting.points else []
+
+
+def _table_rows(postings: list[tuple[PlainPosting, list[dict[str, Any]]]]
+                ) -> dict[str, list[dict[str, Any]]]:
+    """The rows of plain postings, table by table, for ``PlainRepository.write``."""
+    rows: dict[str, list[dict[str, Any]]] = {
+        "purchases": [], "lots": [], "entries": [], "keys": [], "events": [], "balances": []}
+    for posting, balances in postings:
+        rows["purchases"].append(posting.purchase)
+        rows["lots"] += posting.lots
+        rows["entries"] += posting.entries
+        rows["keys"] += posting.keys
+        rows["events"] += posting.events
+        rows["balances"] += balances
+    return rows
 
 
 @dataclass
