@@ -410,14 +410,81 @@ class PlainRepository:
         return compiled_in_cache(program_id, version, published_at)
 
     def write(self, *, keys: list[dict[str, Any]], **rows: list[dict[str, Any]]) -> None:
-        """The posting's rows; on PostgreSQL its keys are claimed already: their answer."""
+        """The postings' rows (at most one summary change a member); on PostgreSQL their keys
+        are claimed already: their answer, and everything goes in one statement."""
         if self.dialect == "postgresql":
-            self.connection.cursor().executemany(
-                "UPDATE idempotency_records SET result = %s::jsonb "
-                "WHERE program_id = %s AND key = %s",
-                [(json_text(k["result"]), k["program_id"], k["key"]) for k in keys])
-            keys = []
-        write_rows(self.connection, self.dialect_, pipeline=False, keys=keys, **rows)
+            sql, values = _one_statement(keys=keys, **rows)
+            # A raw cursor: the statement comes numbered ($1...), as the server takes it;
+            # psycopg would split a long one's %s marks anew on every call.
+            self.dialect_.loaded_dbapi.RawCursor(self.connection.driver_connection).execute(
+                sql, values)
+        else:
+            write_rows(self.connection, self.dialect_, pipeline=False, keys=keys, **rows)
+
+
+def _one_statement(*, keys: list[dict[str, Any]], purchases: list[dict[str, Any]],
+                   lots: list[dict[str, Any]], entries: list[dict[str, Any]],
+                   balances: list[dict[str, Any]], events: list[dict[str, Any]]
+                   ) -> tuple[str, list[Any]]:
+    """PostgreSQL: the writes of ``write_rows`` (the keys' answers for rows that the claim
+    inserted) as one statement of data-modifying ``WITH`` parts, a multi-row ``VALUES`` a
+    table: the database parses, plans and answers one statement, not seven, and the driver
+    sends one. The rows go in the order given (the serial ids follow it), and the foreign
+    keys between the parts are checked at the statement's end, when all are in. The
+    statement is built once a shape (the tables' columns and row counts), numbered for a raw
+    cursor."""
+    shape = (len(keys), len(balances), *((table, tuple(rows[0]), len(rows))
+                                         for table, rows in (("purchases", purchases),
+                                                             ("lots", lots),
+                                                             ("ledger_entries", entries),
+                                                             ("domain_events", events)) if rows))
+    values: list[Any] = [value for k in keys
+                         for value in (json_text(k["result"]), k["program_id"], k["key"])]
+    for table, columns, _ in shape[2:]:
+        convert = _insert("postgresql", table, columns)[1]
+        for row in {"purchases": purchases, "lots": lots, "ledger_entries": entries,
+                    "domain_events": events}[table]:
+            values += convert(row)
+    values += [value for b in balances for value in (
+        b["d_available"], b["d_pending"], b["d_earned"], b["at"], b["activity_at"], b["m"])]
+    sql = _SQL.get(("one statement", shape))
+    if sql is None:
+        sql = _SQL["one statement", shape] = _numbered(_one_statement_sql(shape))
+    return sql, values
+
+
+def _numbered(sql: str) -> str:
+    """``sql``'s ``%s`` marks as the server's ``$1``, ``$2``..."""
+    pieces = sql.split("%s")
+    return pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
+
+
+def _one_statement_sql(shape: tuple[Any, ...]) -> str:
+    keys, balances = shape[0], shape[1]
+    parts = []
+    if keys:
+        parts.append(
+            "UPDATE idempotency_records i SET result = v.result FROM (VALUES "
+            + ", ".join(["(%s::jsonb, %s, %s)"] * keys)
+            + ") AS v (result, program_id, key) "
+            "WHERE i.program_id = v.program_id AND i.key = v.key")
+    for table, columns, count in shape[2:]:
+        head, _, marks = _insert("postgresql", table, columns)[0].partition(" VALUES ")
+        parts.append(f"{head} VALUES {', '.join([marks] * count)}")
+    main = "SELECT 1"
+    if balances:
+        main = (
+            "UPDATE member_balances b SET available = b.available + v.d_available, "
+            "pending = b.pending + v.d_pending, "
+            "lifetime_earned = b.lifetime_earned + v.d_earned, updated_at = v.at, "
+            "last_activity_at = v.activity_at FROM (VALUES "
+            + ", ".join(["(%s::bigint, %s::bigint, %s::bigint, %s::timestamptz, "
+                         "%s::timestamptz, %s)"] * balances)
+            + ") AS v (d_available, d_pending, d_earned, at, activity_at, m) "
+            "WHERE b.member_id = v.m")
+    if not parts:
+        return main
+    return "WITH " + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts)) + " " + main
 
 
 def write_rows(connection: Any, dialect: Any, *, pipeline: bool, purchases: list[dict[str, Any]],

@@ -65,13 +65,13 @@ def test_balance_reads_keep_the_postings_prepared_statements_and_get_their_own(o
     engine, ctx = one_connection()
     a_program(ctx)
     member = a_member(ctx)
-    for _ in range(6):  # prepared from the sixth on
-        earn(ctx, member, 10)
+    for _ in range(7):  # the general lane's first (it compiles), then the plain lane's six:
+        earn(ctx, member, 10)  # a statement is prepared from its sixth execution on
     after_postings = prepared_statements(engine)
     assert after_postings > 0
 
     for _ in range(6):
-        assert get_balance(ctx, "shop", member.id).lifetime_earned == 60
+        assert get_balance(ctx, "shop", member.id).lifetime_earned == 70
     with ctx.uow(read_only=True) as uow:  # a reader on the session, at REPEATABLE READ
         assert uow.ledger.summary("shop", member.id) is not None
 
@@ -127,3 +127,33 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(one_connection, monkeypatc
     monkeypatch.setattr(db, "time", later)
     get_balance(ctx, "shop", member.id)
     assert len(pings) == 1
+
+
+def statements_like(engine, start: str) -> list[str]:
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                       (start + "%",))
+        found = [row[0] for row in cursor.fetchall()]
+        connection.commit()
+        return found
+    finally:
+        connection.close()
+
+
+@ON_POSTGRESQL
+def test_a_plain_posting_writes_its_rows_in_one_prepared_statement(one_connection):
+    engine, ctx = one_connection()
+    a_program(ctx)
+    member = a_member(ctx)
+    for _ in range(7):  # the general lane's first (it compiles), then the plain lane's six:
+        earn(ctx, member, 10)  # a statement is prepared from its sixth execution on
+
+    writes = statements_like(engine, "WITH w0 AS (UPDATE idempotency_records")
+    assert len(writes) == 1
+    for table in ("purchases", "lots", "ledger_entries", "domain_events"):
+        assert f"INSERT INTO {table} (" in writes[0]
+    assert "UPDATE member_balances" in writes[0]
+    assert statements_like(engine, "INSERT INTO purchases") == []  # no row written alone
+    assert get_balance(ctx, "shop", member.id).lifetime_earned == 70
