@@ -43,17 +43,33 @@ def one_connection(database_url):
         engine.dispose()
 
 
-def on_the_connection(engine, sql: str):
-    """One value read on the pooled connection, ended by COMMIT (a ROLLBACK would clear it)."""
+def rows_on_the_connection(engine, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows read on the pooled connection, ended by COMMIT (a ROLLBACK would clear it)."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
-        cursor.execute(sql)
-        value = cursor.fetchone()[0]
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
         connection.commit()
-        return value
+        return rows
     finally:
         connection.close()
+
+
+def on_the_connection(engine, sql: str):
+    """One value read on the pooled connection."""
+    return rows_on_the_connection(engine, sql)[0][0]
+
+
+def a_member_after_seven_postings(ctx):
+    """A member who earned 70 points in seven postings: the general lane's first (it compiles
+    the program), then the plain lane's six (a statement is prepared from its sixth execution
+    on)."""
+    a_program(ctx)
+    member = a_member(ctx)
+    for _ in range(7):
+        earn(ctx, member, 10)
+    return member
 
 
 def prepared_statements(engine) -> int:
@@ -63,10 +79,7 @@ def prepared_statements(engine) -> int:
 @ON_POSTGRESQL
 def test_balance_reads_keep_the_postings_prepared_statements_and_get_their_own(one_connection):
     engine, ctx = one_connection()
-    a_program(ctx)
-    member = a_member(ctx)
-    for _ in range(7):  # the general lane's first (it compiles), then the plain lane's six:
-        earn(ctx, member, 10)  # a statement is prepared from its sixth execution on
+    member = a_member_after_seven_postings(ctx)
     after_postings = prepared_statements(engine)
     assert after_postings > 0
 
@@ -130,25 +143,16 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(one_connection, monkeypatc
 
 
 def statements_like(engine, start: str) -> list[str]:
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
-                       (start + "%",))
-        found = [row[0] for row in cursor.fetchall()]
-        connection.commit()
-        return found
-    finally:
-        connection.close()
+    """The connection's prepared statements that begin with ``start``."""
+    return [row[0] for row in rows_on_the_connection(
+        engine, "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+        (start + "%",))]
 
 
 @ON_POSTGRESQL
 def test_a_plain_posting_writes_its_rows_in_one_prepared_statement(one_connection):
     engine, ctx = one_connection()
-    a_program(ctx)
-    member = a_member(ctx)
-    for _ in range(7):  # the general lane's first (it compiles), then the plain lane's six:
-        earn(ctx, member, 10)  # a statement is prepared from its sixth execution on
+    member = a_member_after_seven_postings(ctx)
 
     writes = statements_like(engine, "WITH w0 AS (UPDATE idempotency_records")
     assert len(writes) == 1
