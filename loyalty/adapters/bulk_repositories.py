@@ -433,20 +433,17 @@ def _one_statement(*, keys: list[dict[str, Any]], purchases: list[dict[str, Any]
     keys between the parts are checked at the statement's end, when all are in. The
     statement is built once a shape (the tables' columns and row counts), numbered for a raw
     cursor."""
-    shape = (len(keys), len(balances), *((table, tuple(rows[0]), len(rows))
-                                         for table, rows in (("purchases", purchases),
-                                                             ("lots", lots),
-                                                             ("ledger_entries", entries),
-                                                             ("domain_events", events)) if rows))
+    tables = _row_tables(purchases, lots, entries, events)
+    shape = (len(keys), len(balances),
+             *((table, tuple(rows[0]), len(rows)) for table, rows in tables))
     values: list[Any] = [value for k in keys
                          for value in (json_text(k["result"]), k["program_id"], k["key"])]
-    for table, columns, _ in shape[2:]:
-        convert = _insert("postgresql", table, columns)[1]
-        for row in {"purchases": purchases, "lots": lots, "ledger_entries": entries,
-                    "domain_events": events}[table]:
+    for table, rows in tables:
+        convert = _insert("postgresql", table, tuple(rows[0]))[1]
+        for row in rows:
             values += convert(row)
-    values += [value for b in balances for value in (
-        b["d_available"], b["d_pending"], b["d_earned"], b["at"], b["activity_at"], b["m"])]
+    for b in balances:
+        values += _balance_change("postgresql", b)
     sql = _SQL.get(("one statement", shape))
     if sql is None:
         sql = _SQL["one statement", shape] = _numbered(_one_statement_sql(shape))
@@ -498,19 +495,16 @@ def write_rows(connection: Any, dialect: Any, *, pipeline: bool, purchases: list
     name = dialect.name
     p = "?" if name == "sqlite" else "%s"
     statements = []
-    for table, rows in (("idempotency_records", keys), ("purchases", purchases),
-                        ("lots", lots), ("ledger_entries", entries),
-                        ("domain_events", events)):
-        if rows:
-            sql, convert = _insert(name, table, tuple(rows[0]))
-            statements.append((sql, [convert(row) for row in rows]))
+    for table, rows in [("idempotency_records", keys)] * bool(keys) + _row_tables(
+            purchases, lots, entries, events):
+        sql, convert = _insert(name, table, tuple(rows[0]))
+        statements.append((sql, [convert(row) for row in rows]))
     if balances:
         statements.append((
             f"UPDATE member_balances SET available = available + {p}, "
             f"pending = pending + {p}, lifetime_earned = lifetime_earned + {p}, "
             f"updated_at = {p}, last_activity_at = {p} WHERE member_id = {p}",
-            [(b["d_available"], b["d_pending"], b["d_earned"], _instant(name, b["at"]),
-              _instant(name, b["activity_at"]), b["m"]) for b in balances]))
+            [_balance_change(name, b) for b in balances]))
     cursor = connection.cursor()
     try:
         if name == "postgresql" and pipeline:
@@ -520,6 +514,23 @@ def write_rows(connection: Any, dialect: Any, *, pipeline: bool, purchases: list
             _run(cursor, statements)
     except dialect.loaded_dbapi.IntegrityError as error:
         raise IntegrityError(statements[0][0], None, error) from error
+
+
+def _row_tables(purchases: list[dict[str, Any]], lots: list[dict[str, Any]],
+                entries: list[dict[str, Any]], events: list[dict[str, Any]]
+                ) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The tables with rows to insert, in the order they are written (a lot before the
+    entry that names it)."""
+    return [(table, rows) for table, rows in (("purchases", purchases), ("lots", lots),
+                                              ("ledger_entries", entries),
+                                              ("domain_events", events)) if rows]
+
+
+def _balance_change(dialect: str, b: dict[str, Any]) -> tuple[Any, ...]:
+    """A member's summary change as the update takes it: the three deltas, the instants,
+    the member."""
+    return (b["d_available"], b["d_pending"], b["d_earned"], _instant(dialect, b["at"]),
+            _instant(dialect, b["activity_at"]), b["m"])
 
 
 def _instant(dialect: str, value: datetime | None) -> Any:
