@@ -122,26 +122,31 @@ def _import(dataset: data.Dataset, file: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+_REQUESTS = {"purchase": "POST purchase", "balance": "GET balance",
+             "health": "GET /health (no database: any request's floor)"}
+
+
 def http_figures(results: Results, dataset: data.Dataset, size: dict, database: str,
                  connections: tuple[int, ...], raw_keys: dict[int, str] | None = None) -> None:
     print(f"{database}: HTTP, gunicorn (4 api.server.Worker workers, {http.parser()}) on "
           "127.0.0.1", flush=True)
     with http.server(dataset) as (port, key, members):
         http.load(port, key, members, kind="balance", connections=4, seconds=0.5, tag="warm")
-        for kind in ("purchase", "balance"):
+        for kind in _REQUESTS:
             for n in connections:
                 runs = [http.load(port, key, members, kind=kind, connections=n,
                                   seconds=size["seconds"], tag=f"{database}-{kind}-{n}-{i}")
                         for i in range(REPEATS)]
                 name = f"{database}.http.{kind}.{n}"
                 label = (f"{'PostgreSQL' if database == 'postgresql' else 'SQLite'} HTTP "
-                         f"{'POST purchase' if kind == 'purchase' else 'GET balance'}, "
-                         f"{n} connections")
+                         f"{_REQUESTS[kind]}, {n} connections")
                 ratio_to = raw_keys.get(n) if raw_keys and kind == "purchase" else None
                 results.add(Figure(name, label, "requests/s", [r["rps"] for r in runs],
                                    ratio_to=ratio_to, target=0.7 if ratio_to else None))
                 results.add(Figure(f"{name}.p50", f"{label}, p50 latency", "ms",
                                    [r["p50_ms"] for r in runs]))
+                if kind == "health":
+                    continue  # the floor's rate and typical latency are what it is for
                 p99 = Figure(f"{name}.p99", f"{label}, p99 latency", "ms",
                              [r["p99_ms"] for r in runs])
                 if kind == "balance" and n == 32:

@@ -32,6 +32,9 @@ def test_a_tiny_benchmark_run_measures_every_figure_and_writes_them_as_json(tmp_
           for n in (8, 32) for part in ("", ".p50", ".p99")),
         *(f"postgresql.{what}.{n}" for what in ("raw", "engine") for n in (1, 4, 8)),
         *(f"postgresql.http.purchase.{n}" for n in (1, 4, 8)),
+        *(f"{database}.http.health.{n}{part}" for database, counts in (
+            ("sqlite", (8, 32)), ("postgresql", (1, 4, 8))) for n in counts
+          for part in ("", ".p50")),
     }
     assert expected <= set(figures)
     for figure in figures.values():
