@@ -27,8 +27,10 @@ from loyalty.services.access import Actor, CreateKey, create_key
 from loyalty.services.bootstrap import bootstrap
 from loyalty.services.context import Context
 
-# Frozen time is for the engine's business clock, not for the database drivers' timeouts.
-freezegun.configure(extend_ignore_list=["sqlalchemy", "psycopg", "psycopg_pool", "pgserver"])
+# Frozen time is for the engine's business clock, not for the database drivers' timeouts
+# nor for pytest's own clock (`--durations`).
+freezegun.configure(extend_ignore_list=["sqlalchemy", "psycopg", "psycopg_pool", "pgserver",
+                                       "_pytest.timing"])
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
