@@ -25,7 +25,7 @@ from bench.common import PROGRAM, ROOT, Figure, Results, interleaved, machine, r
 
 SIZES = {
     "tiny": {"members": 300, "single": 60, "batched": 2000, "engine": 60, "bulk": 600,
-             "seconds": 0.5, "pg": 80, "lots": 2000, "history": 3000, "rules_seconds": 0.2},
+             "seconds": 0.25, "pg": 80, "lots": 2000, "history": 3000, "rules_seconds": 0.2},
     "full": {"members": 100_000, "single": 3000, "batched": 20_000, "engine": 2000,
              "bulk": 20_000, "seconds": 5.0, "pg": 1600, "lots": 1_000_000,
              "history": 1_000_000,
