@@ -495,8 +495,10 @@ def write_rows(connection: Any, dialect: Any, *, pipeline: bool, purchases: list
     name = dialect.name
     p = "?" if name == "sqlite" else "%s"
     statements = []
-    for table, rows in [("idempotency_records", keys)] * bool(keys) + _row_tables(
-            purchases, lots, entries, events):
+    tables = _row_tables(purchases, lots, entries, events)
+    if keys:
+        tables.insert(0, ("idempotency_records", keys))
+    for table, rows in tables:
         sql, convert = _insert(name, table, tuple(rows[0]))
         statements.append((sql, [convert(row) for row in rows]))
     if balances:
